@@ -1,0 +1,46 @@
+# The README's two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+BOOK   ?= sample_book/docs
+export HF_HUB_OFFLINE = 1
+export TRANSFORMERS_OFFLINE = 1
+export RAGAS_DO_NOT_TRACK = true
+
+.PHONY: install run ingest serve test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch first, as the CPU build: otherwise sentence-transformers pulls a CUDA build.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+ingest: install
+	$(BIN)/rag-ingest $(BOOK)
+
+serve: install
+	$(BIN)/rag-serve --host $(HOST) --port $(PORT)
+
+run: ingest serve
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python -m perf.bench
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .ruff_cache

