@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,6 +45,7 @@ def create_app(
         client = build_qdrant_client(settings)
         try:
             model = embed_model or build_embed_model(settings)
+            await asyncio.to_thread(model.load)  # the first request should not pay for it
             qa = build_qa(settings, client=client, embed_model=model)
             if not qa.is_ready():
                 logger.warning(

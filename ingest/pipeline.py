@@ -18,8 +18,8 @@ from ingest.chunking import CHUNKER_VERSION, Chunk, chunk_page
 from ingest.docusaurus import Page, PageError, find_doc_files, read_page
 from ingest.manifest import FileEntry, Manifest, diff_manifest, file_hash, ingest_signature
 from rag.embeddings import LocalEmbedding
+from rag.sparse import SPARSE_ENCODER_VERSION
 from rag.vector_store import (
-    DENSE_VECTOR,
     active_collection,
     build_vector_store,
     collection_metadata,
@@ -111,7 +111,8 @@ def chunk_to_node(chunk: Chunk, signature: str) -> TextNode:
         id_=point_id(signature, chunk),
         text=chunk.text,
         metadata=metadata,
-        excluded_embed_metadata_keys=list(metadata),
+        # the keyword vector is built from the embed view: chunk text plus its heading path
+        excluded_embed_metadata_keys=[k for k in metadata if k != "heading_path"],
         excluded_llm_metadata_keys=[k for k in metadata if k not in ("title", "section")],
     )
 
@@ -159,13 +160,13 @@ def run_ingest(
     report = IngestReport(collection=options.collection, files_seen=len(files))
     signature = ingest_signature(
         model=embed_model.model_name,
-        dim=embed_model.dimension,
         chunk_tokens=options.chunk_tokens,
         overlap=options.overlap_tokens,
         base=options.route_base_path,
         trailing_slash=options.trailing_slash,
         docs=docs_dir.resolve().name,
         chunker=CHUNKER_VERSION,
+        sparse=SPARSE_ENCODER_VERSION,
     )
     live = active_collection(client, options.collection)
     previous = Manifest.from_metadata(collection_metadata(client, live)) if live else None
@@ -278,4 +279,4 @@ def _relative(path: Path, docs_dir: Path) -> str:
     return path.relative_to(docs_dir).as_posix()
 
 
-__all__ = ["DENSE_VECTOR", "IngestInputError", "IngestOptions", "IngestReport", "run_ingest"]
+__all__ = ["IngestInputError", "IngestOptions", "IngestReport", "run_ingest"]

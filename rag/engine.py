@@ -1,7 +1,8 @@
 """The question-answering pipeline, assembled from LlamaIndex parts by ``build_*`` factories.
 
-retrieve (dense) -> similarity cut-off -> SelectedTextPostprocessor (per request) -> top k ->
-numbered passages -> LLM (the extractive answerer by default) -> citation check -> sources.
+retrieve (dense + keyword, fused) -> similarity cut-off -> SelectedTextPostprocessor (per
+request) -> top k -> numbered passages -> LLM (the extractive answerer by default) -> citation
+check -> sources.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from rag.prompts import (
     is_not_covered,
     repair_citations,
 )
-from rag.retrievers import DenseRetriever
+from rag.retrievers import QdrantRetriever
 from rag.settings import Settings
 from rag.vector_store import active_collection, build_vector_store
 
@@ -93,7 +94,7 @@ class TextbookQA:
     def __init__(
         self,
         *,
-        retriever: DenseRetriever,
+        retriever: QdrantRetriever,
         llm: LLM,
         client: QdrantClient,
         collection: str,
@@ -210,17 +211,19 @@ def finish_answer(text: str, nodes: list[NodeWithScore], model: str) -> AnswerRe
 
 def build_llm(settings: Settings) -> LLM:
     """The answering model: the extractive answerer unless an LLM is configured."""
-    return ExtractiveLLM(max_units=settings.answer_sentences)
+    return ExtractiveLLM(max_units=settings.answer_sentences, min_coverage=settings.min_coverage)
 
 
 def build_qa(
     settings: Settings, *, client: QdrantClient, embed_model: LocalEmbedding
 ) -> TextbookQA:
     """Assemble the pipeline over an open Qdrant client and a loaded embedding model."""
-    retriever = DenseRetriever(
+    retriever = QdrantRetriever(
+        client=client,
         vector_store=build_vector_store(client, settings.collection),
         embed_model=embed_model,
         top_k=settings.candidate_k,
+        mode=settings.retrieval_mode,
         lock=threading.Lock(),
     )
     return TextbookQA(

@@ -3,12 +3,14 @@
 It needs no model and no network. A unit (sentence, list item, table row or short code block)
 is scored by the share of the question's informative terms it contains, weighted by how rare
 each term is among the passages, with a small prior for higher-ranked passages. When even the
-best unit covers too little of the question, the answer says that the book does not cover it.
+best unit covers too little of the question, or the question names something (a product, a
+standard, a model number) that no passage mentions, the answer says the book does not cover it.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -67,18 +69,45 @@ def _score(unit: Unit, query: dict[str, float], idf: dict[str, float], rank: int
     total = sum(query.values())
     if not total:
         return 0.0
-    matched = sum(
-        weight * idf.get(term, 1.0) for term, weight in query.items() if term in unit.terms
-    )
-    possible = sum(weight * idf.get(term, 1.0) for term, weight in query.items())
+    # A question term found in no passage is as specific as the rarest term that is found: a
+    # question about something the passages never name is not covered by them.
+    rarest = max(idf.values(), default=1.0)
+    matched = sum(w * idf.get(t, rarest) for t, w in query.items() if t in unit.terms)
+    possible = sum(w * idf.get(t, rarest) for t, w in query.items())
     coverage = matched / possible
     words = len(unit.text.split())
     length = 0.85 if words < 5 else (0.9 if words > 80 else 1.0)
     return coverage * length + 0.05 / rank
 
 
+_WORD_RE = re.compile(r"[A-Za-z][\w.+]*[\w+]|[A-Za-z]")
+
+
+def named_terms(question: str) -> list[str]:
+    """Names in a question: model numbers, acronyms, CamelCase and capitalised words.
+
+    The first word of each sentence and "I" are skipped, since they are capitalised anyway.
+    """
+    names = []
+    for sentence in re.split(r"(?<=[.!?])\s+", question.strip()):
+        for position, match in enumerate(_WORD_RE.finditer(sentence)):
+            word = match.group(0).rstrip(".")
+            has_digit = any(c.isdigit() for c in word)
+            inner_upper = any(c.isupper() for c in word[1:])
+            capitalised = word[0].isupper() and position > 0 and word != "I"
+            if len(word) > 1 and (has_digit or inner_upper or capitalised):
+                names.append(word)
+    return names
+
+
+def unmatched_names(question: str, passages: list[Passage]) -> list[str]:
+    """Names in the question that no passage mentions (case-insensitive)."""
+    text = " ".join(f"{p.title} {p.section} {p.text}" for p in passages).lower()
+    return [name for name in named_terms(question) if name.lower().rstrip("'s") not in text]
+
+
 def extractive_answer(
-    question: str, passages: list[Passage], *, max_units: int = 3, min_coverage: float = 0.3
+    question: str, passages: list[Passage], *, max_units: int = 3, min_coverage: float = 0.25
 ) -> str:
     """Answer from the passages alone, citing each quoted unit with its passage number."""
     units = [unit for passage in passages for unit in units_of(passage)]
@@ -97,7 +126,7 @@ def extractive_answer(
         reverse=True,
     )
     best = scored[0][0] if scored else 0.0
-    if selection is None and best < min_coverage + 0.05:
+    if selection is None and (best < min_coverage or unmatched_names(question, passages)):
         return NOT_COVERED
     chosen: list[Unit] = []
     per_passage: Counter[int] = Counter()

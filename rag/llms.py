@@ -41,7 +41,7 @@ class ExtractiveLLM(LLM):
     """Answers from the passages in the prompt by quoting their best-supported sentences."""
 
     max_units: int = Field(default=3, ge=1, le=10)
-    min_coverage: float = Field(default=0.3, ge=0.0, le=1.0)
+    min_coverage: float = Field(default=0.25, ge=0.0, le=1.0)
 
     @classmethod
     def class_name(cls) -> str:

@@ -50,9 +50,11 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(default=24, ge=0, le=128)
 
     # Retrieval and answering
+    retrieval_mode: Literal["dense", "hybrid"] = "hybrid"
     top_k: int = Field(default=5, ge=1, le=20)
     candidate_k: int = Field(default=20, ge=1, le=100)
-    min_relevance: float = Field(default=0.35, ge=0.0, le=1.0)
+    min_relevance: float = Field(default=0.2, ge=0.0, le=1.0)
+    min_coverage: float = Field(default=0.25, ge=0.0, le=1.0)
     answer_sentences: int = Field(default=3, ge=1, le=10)
 
     # LLM (unset model: the extractive answerer)

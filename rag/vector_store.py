@@ -13,8 +13,10 @@ from llama_index.vector_stores.qdrant import QdrantVectorStore
 from qdrant_client import QdrantClient, models
 
 from rag.settings import Settings
+from rag.sparse import encode_documents, encode_queries
 
 DENSE_VECTOR = "text-dense"
+SPARSE_VECTOR = "text-sparse"
 _VERSION_RE = re.compile(r"__v(\d+)$")
 
 
@@ -62,11 +64,14 @@ def next_version_name(client: QdrantClient, alias: str) -> str:
 def create_version(
     client: QdrantClient, name: str, *, dimension: int, metadata: dict[str, Any]
 ) -> None:
-    """Create an empty index version with cosine dense vectors."""
+    """Create an empty index version: cosine dense vectors and IDF-weighted keyword vectors."""
     client.create_collection(
         collection_name=name,
         vectors_config={
             DENSE_VECTOR: models.VectorParams(size=dimension, distance=models.Distance.COSINE)
+        },
+        sparse_vectors_config={
+            SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
         },
         metadata=metadata,
     )
@@ -109,7 +114,17 @@ def collection_metadata(client: QdrantClient, name: str) -> dict[str, Any]:
 
 
 def build_vector_store(client: QdrantClient, collection: str) -> QdrantVectorStore:
-    """The LlamaIndex store over one collection or alias (sync client; see rag.retrievers)."""
+    """The LlamaIndex store over one collection or alias (sync client; see rag.retrievers).
+
+    Hybrid is on so that ``add`` writes the keyword vector beside the dense one.
+    """
     return QdrantVectorStore(
-        collection_name=collection, client=client, dense_vector_name=DENSE_VECTOR, batch_size=128
+        collection_name=collection,
+        client=client,
+        dense_vector_name=DENSE_VECTOR,
+        sparse_vector_name=SPARSE_VECTOR,
+        enable_hybrid=True,
+        sparse_doc_fn=encode_documents,
+        sparse_query_fn=encode_queries,
+        batch_size=128,
     )

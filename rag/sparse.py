@@ -1,0 +1,54 @@
+"""Keyword side of hybrid retrieval: BM25-style sparse vectors that Qdrant scores with IDF.
+
+Terms (``rag.text.terms``: lower-cased, stop words dropped, stemmed) are hashed to stable 32-bit
+indices. A document weight is BM25's saturated term frequency; the inverse document frequency is
+applied by Qdrant at query time (``Modifier.IDF``) over the live collection, so it stays right as
+files are re-ingested, in local mode and on a server alike.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+
+from rag.text import terms
+
+SPARSE_ENCODER_VERSION = "bm25-crc32-1"
+K1 = 1.2
+B = 0.75
+AVG_TERMS = 80.0
+
+
+def term_index(term: str) -> int:
+    """Stable index of a term (the same in every process and on every machine)."""
+    return zlib.crc32(term.encode("utf-8"))
+
+
+def _vector(weights: dict[int, float]) -> tuple[list[int], list[float]]:
+    indices = sorted(weights)
+    return indices, [weights[i] for i in indices]
+
+
+def encode_document(text: str) -> tuple[list[int], list[float]]:
+    """BM25 term-frequency weights of a chunk."""
+    counts = Counter(term_index(t) for t in terms(text))
+    length = sum(counts.values())
+    norm = K1 * (1 - B + B * length / AVG_TERMS)
+    return _vector({i: tf * (K1 + 1) / (tf + norm) for i, tf in counts.items()})
+
+
+def encode_query(text: str) -> tuple[list[int], list[float]]:
+    """Each distinct query term once; Qdrant multiplies by its IDF."""
+    return _vector(dict.fromkeys((term_index(t) for t in terms(text)), 1.0))
+
+
+def encode_documents(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
+    """Batch form, as LlamaIndex's ``sparse_doc_fn`` expects."""
+    encoded = [encode_document(text) for text in texts]
+    return [i for i, _ in encoded], [v for _, v in encoded]
+
+
+def encode_queries(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
+    """Batch form, as LlamaIndex's ``sparse_query_fn`` expects."""
+    encoded = [encode_query(text) for text in texts]
+    return [i for i, _ in encoded], [v for _, v in encoded]
