@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ingest.docusaurus import Page, Section
-from rag.text import SENTENCE_RE, is_code_block, is_table, split_blocks
+from rag.text import FENCE_RE, SENTENCE_RE, is_code_block, is_table, split_blocks
 
 TokenCounter = Callable[[str], int]
 
@@ -45,27 +45,23 @@ def _split_long_block(block: str, max_tokens: int, count: TokenCounter) -> list[
     """
     if is_code_block(block):
         lines = block.splitlines()
-        opener, body = lines[0], lines[1:-1] if len(lines) > 2 else lines[1:]
-        closer = opener.strip()[: len(opener.strip()) - len(opener.strip().lstrip("`~"))]
-        budget = max(8, max_tokens - count(opener) - count(closer) - 2)
-        return [f"{opener}\n{piece}\n{closer}" for piece in _pack(body, "\n", budget, count)]
+        opener, fence = lines[0], FENCE_RE.match(lines[0]).group(1)  # type: ignore[union-attr]
+        last = lines[-1].strip()
+        closed = len(lines) > 1 and last.startswith(fence) and set(last) == {fence[0]}
+        body = lines[1:-1] if closed else lines[1:]
+        budget = max(1, max_tokens - count(opener) - count(fence) - 2)
+        return [f"{opener}\n{piece}\n{fence}" for piece in _pack(body, "\n", budget, count)]
     if is_table(block):
         return _pack(block.splitlines(), "\n", max_tokens, count)
     return _pack(SENTENCE_RE.split(block), " ", max_tokens, count)
 
 
 def _pack(units: list[str], joiner: str, max_tokens: int, count: TokenCounter) -> list[str]:
-    """Greedily join units into pieces of at most ``max_tokens`` (over-long units cut by words)."""
+    """Greedily join units into pieces of at most ``max_tokens`` (over-long units are cut)."""
     pieces: list[str] = []
     current: list[str] = []
     for unit in units:
-        size = count(unit)
-        if size > max_tokens:
-            words = unit.split()
-            step = max(1, len(words) * max_tokens // size)
-            parts = [" ".join(words[i : i + step]) for i in range(0, len(words), step)]
-        else:
-            parts = [unit]
+        parts = _cut(unit, max_tokens, count) if count(unit) > max_tokens else [unit]
         for part in parts:
             if current and count(joiner.join([*current, part])) > max_tokens:
                 pieces.append(joiner.join(current))
@@ -74,6 +70,38 @@ def _pack(units: list[str], joiner: str, max_tokens: int, count: TokenCounter) -
     if current:
         pieces.append(joiner.join(current))
     return [piece for piece in pieces if piece.strip()]
+
+
+def _cut(unit: str, max_tokens: int, count: TokenCounter) -> list[str]:
+    """Cut an over-long sentence or line by words; a word longer than the budget by characters."""
+    parts: list[str] = []
+    current: list[str] = []
+    for word in unit.split():
+        if count(word) > max_tokens:
+            if current:
+                parts.append(" ".join(current))
+                current = []
+            parts.extend(_cut_word(word, max_tokens, count))
+        elif current and count(" ".join([*current, word])) > max_tokens:
+            parts.append(" ".join(current))
+            current = [word]
+        else:
+            current.append(word)
+    if current:
+        parts.append(" ".join(current))
+    return parts
+
+
+def _cut_word(word: str, max_tokens: int, count: TokenCounter) -> list[str]:
+    """Cut a single endless token (a URL, a hash) into pieces that each fit."""
+    parts = []
+    while word:
+        size = len(word)
+        while size > 1 and count(word[:size]) > max_tokens:
+            size = max(1, size * max_tokens // max(count(word[:size]), 1))
+        parts.append(word[:size])
+        word = word[size:]
+    return parts
 
 
 def _tail(text: str, max_tokens: int, count: TokenCounter) -> str:

@@ -50,6 +50,10 @@ class PageError(Exception):
         self.message = message
 
 
+class UnpublishedPageError(PageError):
+    """A page Docusaurus does not publish (``draft: true``): left out, not an error."""
+
+
 @dataclass(frozen=True)
 class Section:
     """A part of a page under one heading.
@@ -193,7 +197,7 @@ def read_page(
     except (ValueError, RouteError) as exc:
         raise PageError(path, str(exc)) from exc
     if front_matter.get("draft") is True:
-        raise PageError(path, "draft (front matter `draft: true`): not published")
+        raise UnpublishedPageError(path, "draft (front matter `draft: true`): not published")
 
     mdx = markdown_format == "mdx" or (markdown_format == "detect" and path.suffix == ".mdx")
     lines = body.split("\n")

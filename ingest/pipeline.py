@@ -15,7 +15,7 @@ from qdrant_client import QdrantClient, models
 from tqdm import tqdm
 
 from ingest.chunking import CHUNKER_VERSION, Chunk, chunk_page
-from ingest.docusaurus import Page, PageError, find_doc_files, read_page
+from ingest.docusaurus import Page, PageError, UnpublishedPageError, find_doc_files, read_page
 from ingest.manifest import FileEntry, Manifest, diff_manifest, file_hash, ingest_signature
 from rag.embeddings import LocalEmbedding
 from rag.sparse import SPARSE_ENCODER_VERSION
@@ -49,6 +49,7 @@ class IngestReport:
     files_indexed: int = 0
     files_unchanged: int = 0
     files_deleted: int = 0
+    files_unpublished: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     chunks_embedded: int = 0
     chunks_copied: int = 0
@@ -66,6 +67,7 @@ class IngestReport:
         return (
             f"{state}: {self.files_seen} files ({self.files_indexed} indexed, "
             f"{self.files_unchanged} unchanged, {self.files_deleted} deleted, "
+            f"{self.files_unpublished} drafts, "
             f"{len(self.skipped)} skipped); {self.chunks_embedded} chunks embedded, "
             f"{self.chunks_copied} reused, {self.chunks_total} in the index; {self.seconds:.1f} s"
         )
@@ -176,6 +178,8 @@ def run_ingest(
     raw = {_relative(path, docs_dir): path for path in files}
     hashes = {rel: file_hash(path.read_bytes()) for rel, path in raw.items()}
     diff = diff_manifest(previous, hashes)
+    for stale in drop_unpublished_versions(client, options.collection):
+        logger.info("dropped unpublished index version %s", stale)
     if previous is not None and diff.is_empty:
         report.files_unchanged = len(diff.unchanged)
         report.skipped = previous.errors
@@ -184,8 +188,7 @@ def run_ingest(
         return report
 
     pages: list[Page] = []
-    keep = list(diff.unchanged)
-    failed: dict[str, FileEntry] = {}
+    unread: dict[str, FileEntry] = {}  # drafts and unreadable files, with any points carried over
     for rel in tqdm(
         diff.changed + diff.added, desc="read", unit="file", disable=not options.show_progress
     ):
@@ -198,25 +201,27 @@ def run_ingest(
                     trailing_slash=options.trailing_slash,
                 )
             )
+        except UnpublishedPageError:
+            report.files_unpublished += 1
+            unread[rel] = FileEntry(content_hash=hashes[rel], point_ids=())
         except PageError as exc:
             report.skipped.append((rel, str(exc)))
             logger.warning("skipped %s: %s", rel, exc)
-            if previous is not None and rel in previous.files and not previous.files[rel].error:
-                keep.append(rel)  # keep serving its last good version
-            else:  # remembered, so that an unchanged bad file does not force a rebuild each run
-                failed[rel] = FileEntry(content_hash=hashes[rel], point_ids=(), error=str(exc))
+            # A file that broke keeps serving its last good points; its new hash and the error are
+            # remembered, so that an unchanged bad file does not force a rebuild on every run.
+            old = previous.files.get(rel) if previous is not None else None
+            carried = old.point_ids if old is not None else ()
+            unread[rel] = FileEntry(content_hash=hashes[rel], point_ids=carried, error=str(exc))
 
-    for stale in drop_unpublished_versions(client, options.collection):
-        logger.info("dropped unpublished index version %s", stale)
     version = next_version_name(client, options.collection)
     create_version(client, version, dimension=embed_model.dimension, metadata={})
     try:
-        manifest = Manifest(signature=signature, files=dict(failed))
-        if previous is not None and live is not None and keep:
-            kept = {rel: previous.files[rel] for rel in keep}
-            ids = [point for entry in kept.values() for point in entry.point_ids]
-            report.chunks_copied = _copy_points(client, live, version, ids)
-            manifest.files.update(kept)
+        manifest = Manifest(signature=signature, files=dict(unread))
+        if previous is not None:
+            manifest.files.update({rel: previous.files[rel] for rel in diff.unchanged})
+            ids = [point for entry in manifest.files.values() for point in entry.point_ids]
+            if live is not None and ids:
+                report.chunks_copied = _copy_points(client, live, version, ids)
         report.chunks_embedded = _embed_pages(
             pages, options, signature, client, version, embed_model, manifest
         )
