@@ -15,7 +15,7 @@ from rag.text import FENCE_RE, SENTENCE_RE, is_code_block, is_table, split_block
 
 TokenCounter = Callable[[str], int]
 
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
 
 
 @dataclass(frozen=True)

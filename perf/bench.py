@@ -45,11 +45,15 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def bench_ingest(docs: Path, data_dir: Path, base: str, embed: LocalEmbedding) -> dict[str, Any]:
+def bench_ingest(
+    docs: Path, data_dir: Path, base: str, embed: LocalEmbedding, trailing_slash: bool | None = None
+) -> dict[str, Any]:
     """Full ingest, then a second run over the unchanged folder."""
     settings = Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
     client = QdrantClient(path=str(settings.qdrant_path))
-    options = IngestOptions(docs_dir=docs, collection="textbook", route_base_path=base)
+    options = IngestOptions(
+        docs_dir=docs, collection="textbook", route_base_path=base, trailing_slash=trailing_slash
+    )
     try:
         first = run_ingest(options, client=client, embed_model=embed)
         second = run_ingest(options, client=client, embed_model=embed)

@@ -17,9 +17,12 @@ from llama_index.core.llms.llm import LLM
 from llama_index.core.postprocessor import SimilarityPostprocessor
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.llms.openai_like import OpenAILike
 from qdrant_client import QdrantClient
 
+from rag.breaker import CircuitBreaker
 from rag.embeddings import LocalEmbedding
+from rag.fallback import FallbackLLM, ModelRoute, RetryPolicy
 from rag.llms import ExtractiveLLM
 from rag.postprocessors import SelectedTextPostprocessor, TopKPostprocessor
 from rag.prompts import (
@@ -183,7 +186,14 @@ class TextbookQA:
         if not nodes:
             return AnswerResult(answer=NOT_COVERED, sources=[], model=self.model_name)
         response = await self.llm.achat(build_messages(question, _passages(nodes)))
-        return finish_answer(response.message.content or "", nodes, self.model_name)
+        extra = response.additional_kwargs
+        result = finish_answer(
+            response.message.content or "", nodes, str(extra.get("model", self.model_name))
+        )
+        result.degraded = bool(extra.get("degraded", False))
+        result.usage["prompt_tokens"] = int(extra.get("prompt_tokens", 0) or 0)
+        result.usage["completion_tokens"] = int(extra.get("completion_tokens", 0) or 0)
+        return result
 
 
 def _passages(nodes: list[NodeWithScore]) -> list[Passage]:
@@ -210,8 +220,49 @@ def finish_answer(text: str, nodes: list[NodeWithScore], model: str) -> AnswerRe
 
 
 def build_llm(settings: Settings) -> LLM:
-    """The answering model: the extractive answerer unless an LLM is configured."""
-    return ExtractiveLLM(max_units=settings.answer_sentences, min_coverage=settings.min_coverage)
+    """The answering model: the extractive answerer, or configured models falling back to it."""
+    extractive = ExtractiveLLM(
+        max_units=settings.answer_sentences, min_coverage=settings.min_coverage
+    )
+    if not settings.llm_model:
+        return extractive
+    api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused"
+    routes = []
+    for position, name in enumerate([settings.llm_model, *settings.llm_fallback_models]):
+        base_url = settings.llm_base_url
+        if position > 0 and settings.llm_fallback_base_url:
+            base_url = settings.llm_fallback_base_url
+        llm = OpenAILike(
+            model=name,
+            api_base=base_url,
+            api_key=api_key,
+            is_chat_model=True,
+            context_window=settings.llm_context_window,
+            max_tokens=settings.llm_max_output_tokens,
+            temperature=settings.llm_temperature,
+            timeout=settings.llm_timeout_s,
+            max_retries=0,  # FallbackLLM retries, with its own budget
+            additional_kwargs={"stream_options": {"include_usage": True}},
+        )
+        breaker = CircuitBreaker(
+            failure_threshold=settings.llm_breaker_failures,
+            cooldown_s=settings.llm_breaker_cooldown_s,
+        )
+        routes.append(
+            ModelRoute(
+                name=name, llm=llm, breaker=breaker, max_in_flight=settings.llm_max_in_flight
+            )
+        )
+    policy = RetryPolicy(
+        max_attempts=settings.llm_max_attempts,
+        attempt_timeout_s=settings.llm_timeout_s,
+        total_budget_s=settings.llm_total_budget_s,
+        backoff_base_s=settings.llm_backoff_base_s,
+        backoff_max_s=settings.llm_backoff_max_s,
+        max_in_flight=settings.llm_max_in_flight,
+        queue_wait_s=settings.llm_queue_wait_s,
+    )
+    return FallbackLLM(routes, extractive, policy=policy)
 
 
 def build_qa(

@@ -63,6 +63,18 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     llm_fallback_models: CommaList = Field(default_factory=list)
     llm_fallback_base_url: str | None = None
+    llm_context_window: int = Field(default=16_384, ge=1024)
+    llm_max_output_tokens: int = Field(default=512, ge=16)
+    llm_temperature: float = Field(default=0.1, ge=0.0, le=2.0)
+    llm_timeout_s: float = Field(default=20.0, gt=0)
+    llm_total_budget_s: float = Field(default=30.0, gt=0)
+    llm_max_attempts: int = Field(default=3, ge=1, le=10)
+    llm_backoff_base_s: float = Field(default=0.25, ge=0)
+    llm_backoff_max_s: float = Field(default=4.0, ge=0)
+    llm_max_in_flight: int = Field(default=16, ge=1)
+    llm_queue_wait_s: float = Field(default=2.0, ge=0)
+    llm_breaker_failures: int = Field(default=5, ge=1)
+    llm_breaker_cooldown_s: float = Field(default=30.0, gt=0)
 
     # Service
     redis_url: str | None = None

@@ -1,0 +1,1 @@
+"""A local OpenAI-compatible LLM simulator; ``perf.llm_simulator`` is its entry point."""
