@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
-from api.middleware import RequestIdMiddleware
+from api.middleware import JsonBodyMiddleware, RequestIdMiddleware
 from api.routes import chat, health
 from rag.embeddings import LocalEmbedding, build_embed_model
 from rag.engine import TextbookQA, build_qa
@@ -71,6 +71,7 @@ def create_app(
             allow_headers=["Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
+    app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(chat.router)
     app.include_router(health.router)

@@ -77,6 +77,15 @@ class AnswerResult:
         return [asdict(source) for source in self.sources]
 
 
+@dataclass(frozen=True)
+class StreamEvent:
+    """One step of a streamed answer: the sources, a text delta, or the final result."""
+
+    sources: list[SourceRef] | None = None
+    delta: str | None = None
+    result: AnswerResult | None = None
+
+
 def _source(index: int, item: NodeWithScore) -> SourceRef:
     meta = item.node.metadata
     text = " ".join(item.node.get_content().split())
@@ -173,23 +182,51 @@ class TextbookQA:
         result.generation_ms = (time.perf_counter() - retrieved) * 1000
         return result
 
-    async def stream(self, question: str, nodes: list[NodeWithScore]) -> AsyncIterator[str]:
-        """Stream the answer text for already retrieved passages (uncorrected deltas)."""
+    async def stream_answer(
+        self,
+        question: str,
+        *,
+        selected_text: str | None = None,
+        selection_only: bool = False,
+        page_url: str | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """Retrieve, then stream: the passages, the answer's deltas, and the checked result.
+
+        The deltas are the model's raw text; the final ``AnswerResult`` has its citations checked
+        (a refusal carries no sources), so a client shows the deltas and then the final answer.
+        """
+        started = time.perf_counter()
+        nodes = await self.retrieve(
+            question, selected_text=selected_text, selection_only=selection_only, page_url=page_url
+        )
+        retrieved = time.perf_counter()
+        yield StreamEvent(sources=[_source(i, n) for i, n in enumerate(nodes, start=1)])
         if not nodes:
-            yield NOT_COVERED
-            return
-        gen = await self.llm.astream_chat(build_messages(question, _passages(nodes)))
-        async for chunk in gen:
-            yield chunk.delta or ""
+            yield StreamEvent(delta=NOT_COVERED)
+            result = AnswerResult(answer=NOT_COVERED, sources=[], model=self.model_name)
+        else:
+            parts: list[str] = []
+            extra: dict[str, Any] = {}
+            gen = await self.llm.astream_chat(build_messages(question, _passages(nodes)))
+            async for chunk in gen:
+                extra.update(chunk.additional_kwargs)
+                if chunk.delta:
+                    parts.append(chunk.delta)
+                    yield StreamEvent(delta=chunk.delta)
+            result = self._finish("".join(parts), nodes, extra)
+        result.retrieval_ms = (retrieved - started) * 1000
+        result.generation_ms = (time.perf_counter() - retrieved) * 1000
+        yield StreamEvent(result=result)
 
     async def _generate(self, question: str, nodes: list[NodeWithScore]) -> AnswerResult:
         if not nodes:
             return AnswerResult(answer=NOT_COVERED, sources=[], model=self.model_name)
         response = await self.llm.achat(build_messages(question, _passages(nodes)))
-        extra = response.additional_kwargs
-        result = finish_answer(
-            response.message.content or "", nodes, str(extra.get("model", self.model_name))
-        )
+        return self._finish(response.message.content or "", nodes, response.additional_kwargs)
+
+    def _finish(self, text: str, nodes: list[NodeWithScore], extra: dict[str, Any]) -> AnswerResult:
+        """The checked answer, with the model, degraded flag and token usage the LLM reported."""
+        result = finish_answer(text, nodes, str(extra.get("model", self.model_name)))
         result.degraded = bool(extra.get("degraded", False))
         result.usage["prompt_tokens"] = int(extra.get("prompt_tokens", 0) or 0)
         result.usage["completion_tokens"] = int(extra.get("completion_tokens", 0) or 0)

@@ -134,3 +134,23 @@ def test_openapi_declares_the_limits(client: TestClient):
     schema = client.get("/openapi.json").json()["components"]["schemas"]["ChatRequest"]
     assert schema["properties"]["question"]["maxLength"] == 500
     assert schema["properties"]["selected_text"]["anyOf"][0]["maxLength"] == 10_000
+
+
+def test_curl_style_body_without_json_content_type_is_read_as_json(client: TestClient):
+    response = client.post(
+        "/v1/chat",
+        content=b'{"question": "What is ROS 2?"}',
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 200
+    assert response.json()["answer"]
+
+
+def test_form_body_that_is_not_json_is_refused_clearly(client: TestClient):
+    response = client.post(
+        "/v1/chat",
+        content=b"question=hello",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_request"
