@@ -52,7 +52,10 @@ def create_app(
                     "no index for collection %r yet: run rag-ingest (/readyz is 503 until then)",
                     settings.collection,
                 )
-            yield {"settings": settings, "qa": qa}
+            try:
+                yield {"settings": settings, "qa": qa}
+            finally:
+                await qa.aclose()
         finally:
             client.close()
 

@@ -46,11 +46,14 @@ class LatencyMs(BaseModel):
 
 
 class Usage(BaseModel):
-    """Tokens and cost of the answer (zero for the extractive answerer)."""
+    """Tokens and cost of the answer (zero for the extractive answerer and cached answers)."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    estimated: bool = Field(
+        default=False, description="True when tokens were counted locally, not reported by the API"
+    )
 
 
 class ChatResponse(BaseModel):

@@ -7,37 +7,38 @@ check -> sources.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.llms.llm import LLM
 from llama_index.core.postprocessor import SimilarityPostprocessor
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
-from llama_index.llms.openai_like import OpenAILike
 from qdrant_client import QdrantClient
 
-from rag.breaker import CircuitBreaker
-from rag.embeddings import LocalEmbedding
-from rag.fallback import FallbackLLM, ModelRoute, RetryPolicy
-from rag.llms import ExtractiveLLM
-from rag.postprocessors import SelectedTextPostprocessor, TopKPostprocessor
-from rag.prompts import (
-    NOT_COVERED,
-    Passage,
-    build_messages,
-    cited_indexes,
-    is_not_covered,
-    repair_citations,
+from rag.answers import (
+    AnswerResult,
+    SourceRef,
+    StreamEvent,
+    finish_answer,
+    passages_of,
+    source_ref,
 )
+from rag.budget import DailyBudget
+from rag.cache import AnswerCache, cache_key
+from rag.embeddings import LocalEmbedding
+from rag.llms import EXTRACTIVE_MODEL, build_extractive_llm, build_llm
+from rag.postprocessors import SelectedTextPostprocessor, TopKPostprocessor
+from rag.prompts import NOT_COVERED, build_messages
 from rag.retrievers import QdrantRetriever
 from rag.settings import Settings
+from rag.usage import cost_usd, count_tokens, estimate_prompt_tokens
 from rag.vector_store import active_collection, build_vector_store
 
-SNIPPET_CHARS = 300
 _QUERY_SELECTION_CHARS = 1000
 
 
@@ -45,63 +46,17 @@ class IndexNotReadyError(RuntimeError):
     """No index has been published yet for the configured collection."""
 
 
-@dataclass(frozen=True)
-class SourceRef:
-    """A passage given to the answerer, as the HTTP contract lists it."""
-
-    index: int
-    title: str
-    url: str
-    section: str
-    snippet: str
-    score: float
-    source_path: str | None
-
-
-@dataclass
-class AnswerResult:
-    """An answer with its sources and timings."""
-
-    answer: str
-    sources: list[SourceRef]
-    model: str
-    degraded: bool = False
-    retrieval_ms: float = 0.0
-    generation_ms: float = 0.0
-    usage: dict[str, Any] = field(
-        default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
-    )
-
-    def sources_json(self) -> list[dict[str, Any]]:
-        """Sources as plain dicts."""
-        return [asdict(source) for source in self.sources]
-
-
-@dataclass(frozen=True)
-class StreamEvent:
-    """One step of a streamed answer: the sources, a text delta, or the final result."""
-
-    sources: list[SourceRef] | None = None
-    delta: str | None = None
-    result: AnswerResult | None = None
-
-
-def _source(index: int, item: NodeWithScore) -> SourceRef:
-    meta = item.node.metadata
-    text = " ".join(item.node.get_content().split())
-    return SourceRef(
-        index=index,
-        title=str(meta.get("title", "")),
-        url=str(meta.get("url", "")),
-        section=str(meta.get("section", "")),
-        snippet=text[:SNIPPET_CHARS] + ("…" if len(text) > SNIPPET_CHARS else ""),
-        score=round(float(item.score or 0.0), 4),
-        source_path=meta.get("source_path"),
-    )
-
-
 class TextbookQA:
-    """Answers questions from the indexed book; one instance is shared by all requests."""
+    """Answers questions from the indexed book; one instance is shared by all requests.
+
+    Args:
+        retriever: the retriever (its ``lock`` also guards this object's index look-ups).
+        llm: the answering model (the extractive answerer, or a FallbackLLM).
+        fallback_llm: what answers, degraded, when the daily budget is spent.
+        cache: answers by question, selection and index version; None disables caching.
+        budget: the daily LLM spending limit; None for no limit.
+        prices: USD per million (input, output) tokens by model name.
+    """
 
     def __init__(
         self,
@@ -112,6 +67,11 @@ class TextbookQA:
         collection: str,
         top_k: int,
         min_relevance: float,
+        lock: threading.Lock,
+        fallback_llm: LLM | None = None,
+        cache: AnswerCache | None = None,
+        budget: DailyBudget | None = None,
+        prices: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
@@ -119,15 +79,25 @@ class TextbookQA:
         self.collection = collection
         self.top_k = top_k
         self.min_relevance = min_relevance
+        self.lock = lock
+        self.fallback_llm = fallback_llm or llm
+        self.cache = cache
+        self.budget = budget
+        self.prices = prices or {}
 
     @property
     def model_name(self) -> str:
         """Name of the model that writes the answers."""
         return self.llm.metadata.model_name
 
+    def book_version(self) -> str | None:
+        """The published index version (changes with every ingest that changed something)."""
+        with self.lock:
+            return active_collection(self.client, self.collection)
+
     def is_ready(self) -> bool:
         """True once an index version is published for the collection."""
-        return active_collection(self.client, self.collection) is not None
+        return self.book_version() is not None
 
     def _postprocessors(
         self, selected_text: str | None, page_url: str | None
@@ -152,7 +122,7 @@ class TextbookQA:
         if selected_text and selection_only:
             pin = SelectedTextPostprocessor(selected_text=selected_text, page_url=page_url)
             return [pin.selection_node()]
-        if not self.is_ready():
+        if not await asyncio.to_thread(self.is_ready):
             raise IndexNotReadyError(f"no index published for collection {self.collection!r}")
         embed_strs = [question]
         if selected_text:
@@ -162,6 +132,42 @@ class TextbookQA:
         for step in self._postprocessors(selected_text, page_url):
             nodes = await step.apostprocess_nodes(nodes, query_bundle=bundle)
         return nodes
+
+    async def _cache_key(
+        self, question: str, selected_text: str | None, selection_only: bool
+    ) -> str | None:
+        if self.cache is None:
+            return None
+        version = await asyncio.to_thread(self.book_version)
+        if version is None:
+            return None
+        return cache_key(
+            question=question,
+            selected_text=selected_text,
+            selection_only=selection_only,
+            book_version=version,
+        )
+
+    async def aclose(self) -> None:
+        """Release the model clients' connections (call on shutdown)."""
+        close = getattr(self.llm, "aclose", None)
+        if close is not None:
+            await close()
+
+    def _cached(self, key: str | None) -> AnswerResult | None:
+        """The cached answer for ``key``, marked as such and costing nothing this time."""
+        hit = self.cache.get(key) if self.cache is not None and key is not None else None
+        if hit is not None:
+            hit.cached = True
+            hit.retrieval_ms = hit.generation_ms = 0.0
+            hit.usage.update(prompt_tokens=0, completion_tokens=0, cost_usd=0.0, estimated=False)
+        return hit
+
+    def _answering_llm(self) -> tuple[LLM, bool]:
+        """The model for the next answer, and whether it is the fallback because of the budget."""
+        if self.budget is not None and self.llm is not self.fallback_llm and self.budget.exceeded():
+            return self.fallback_llm, True
+        return self.llm, False
 
     async def answer(
         self,
@@ -173,6 +179,9 @@ class TextbookQA:
     ) -> AnswerResult:
         """Retrieve, then answer with citations checked against the sources given."""
         started = time.perf_counter()
+        key = await self._cache_key(question, selected_text, selection_only)
+        if (hit := self._cached(key)) is not None:
+            return hit
         nodes = await self.retrieve(
             question, selected_text=selected_text, selection_only=selection_only, page_url=page_url
         )
@@ -180,6 +189,8 @@ class TextbookQA:
         result = await self._generate(question, nodes)
         result.retrieval_ms = (retrieved - started) * 1000
         result.generation_ms = (time.perf_counter() - retrieved) * 1000
+        if key is not None and self.cache is not None and not result.degraded:
+            self.cache.put(key, result)
         return result
 
     async def stream_answer(
@@ -194,131 +205,120 @@ class TextbookQA:
 
         The deltas are the model's raw text; the final ``AnswerResult`` has its citations checked
         (a refusal carries no sources), so a client shows the deltas and then the final answer.
+        A cached answer is replayed as one delta.
         """
+        key = await self._cache_key(question, selected_text, selection_only)
+        if (hit := self._cached(key)) is not None:
+            yield StreamEvent(sources=hit.sources)
+            yield StreamEvent(delta=hit.answer)
+            yield StreamEvent(result=hit)
+            return
         started = time.perf_counter()
         nodes = await self.retrieve(
             question, selected_text=selected_text, selection_only=selection_only, page_url=page_url
         )
         retrieved = time.perf_counter()
-        yield StreamEvent(sources=[_source(i, n) for i, n in enumerate(nodes, start=1)])
+        yield StreamEvent(sources=[source_ref(i, n) for i, n in enumerate(nodes, start=1)])
         if not nodes:
             yield StreamEvent(delta=NOT_COVERED)
             result = AnswerResult(answer=NOT_COVERED, sources=[], model=self.model_name)
         else:
             parts: list[str] = []
             extra: dict[str, Any] = {}
-            gen = await self.llm.astream_chat(build_messages(question, _passages(nodes)))
+            messages = build_messages(question, passages_of(nodes))
+            llm, over_budget = self._answering_llm()
+            gen = await llm.astream_chat(messages)
             async for chunk in gen:
                 extra.update(chunk.additional_kwargs)
                 if chunk.delta:
                     parts.append(chunk.delta)
                     yield StreamEvent(delta=chunk.delta)
-            result = self._finish("".join(parts), nodes, extra)
+            extra.setdefault("model", llm.metadata.model_name)
+            result = self._finish(messages, "".join(parts), nodes, extra, over_budget=over_budget)
         result.retrieval_ms = (retrieved - started) * 1000
         result.generation_ms = (time.perf_counter() - retrieved) * 1000
+        if key is not None and self.cache is not None and not result.degraded:
+            self.cache.put(key, result)
         yield StreamEvent(result=result)
 
     async def _generate(self, question: str, nodes: list[NodeWithScore]) -> AnswerResult:
         if not nodes:
             return AnswerResult(answer=NOT_COVERED, sources=[], model=self.model_name)
-        response = await self.llm.achat(build_messages(question, _passages(nodes)))
-        return self._finish(response.message.content or "", nodes, response.additional_kwargs)
+        messages = build_messages(question, passages_of(nodes))
+        llm, over_budget = self._answering_llm()
+        response = await llm.achat(messages)
+        text = response.message.content or ""
+        extra = {"model": llm.metadata.model_name, **response.additional_kwargs}
+        return self._finish(messages, text, nodes, extra, over_budget=over_budget)
 
-    def _finish(self, text: str, nodes: list[NodeWithScore], extra: dict[str, Any]) -> AnswerResult:
-        """The checked answer, with the model, degraded flag and token usage the LLM reported."""
-        result = finish_answer(text, nodes, str(extra.get("model", self.model_name)))
-        result.degraded = bool(extra.get("degraded", False))
-        result.usage["prompt_tokens"] = int(extra.get("prompt_tokens", 0) or 0)
-        result.usage["completion_tokens"] = int(extra.get("completion_tokens", 0) or 0)
+    def _finish(
+        self,
+        messages: Sequence[ChatMessage],
+        text: str,
+        nodes: list[NodeWithScore],
+        extra: Mapping[str, Any],
+        *,
+        over_budget: bool = False,
+    ) -> AnswerResult:
+        """The checked answer, with the model, degraded flag, tokens and cost of the call.
+
+        Tokens come from the API; when a model answered without reporting usage (some streams),
+        they are counted locally and flagged ``estimated``. The extractive answerer costs nothing.
+        """
+        model = str(extra.get("model", self.model_name))
+        result = finish_answer(text, nodes, model)
+        result.degraded = over_budget or bool(extra.get("degraded", False))
+        if model == EXTRACTIVE_MODEL:
+            return result
+        prompt = int(extra.get("prompt_tokens", 0) or 0)
+        completion = int(extra.get("completion_tokens", 0) or 0)
+        if not prompt:
+            prompt, completion = estimate_prompt_tokens(messages), count_tokens(text)
+            result.usage["estimated"] = True
+        cost = cost_usd(model, prompt, completion, self.prices)
+        result.usage.update(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost)
+        if self.budget is not None:
+            self.budget.add(cost)
         return result
-
-
-def _passages(nodes: list[NodeWithScore]) -> list[Passage]:
-    return [
-        Passage(
-            index=i,
-            title=str(n.node.metadata.get("title", "")),
-            section=str(n.node.metadata.get("section", "")),
-            text=n.node.get_content(),
-        )
-        for i, n in enumerate(nodes, start=1)
-    ]
-
-
-def finish_answer(text: str, nodes: list[NodeWithScore], model: str) -> AnswerResult:
-    """Check citations against the passages given; a refusal carries no sources."""
-    if is_not_covered(text) or not text.strip():
-        return AnswerResult(answer=NOT_COVERED, sources=[], model=model)
-    answer = repair_citations(text, set(range(1, len(nodes) + 1)))
-    sources = [_source(i, n) for i, n in enumerate(nodes, start=1)]
-    if not cited_indexes(answer):  # an answer must rest on at least one cited source
-        return AnswerResult(answer=NOT_COVERED, sources=[], model=model)
-    return AnswerResult(answer=answer, sources=sources, model=model)
-
-
-def build_llm(settings: Settings) -> LLM:
-    """The answering model: the extractive answerer, or configured models falling back to it."""
-    extractive = ExtractiveLLM(
-        max_units=settings.answer_sentences, min_coverage=settings.min_coverage
-    )
-    if not settings.llm_model:
-        return extractive
-    api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused"
-    routes = []
-    for position, name in enumerate([settings.llm_model, *settings.llm_fallback_models]):
-        base_url = settings.llm_base_url
-        if position > 0 and settings.llm_fallback_base_url:
-            base_url = settings.llm_fallback_base_url
-        llm = OpenAILike(
-            model=name,
-            api_base=base_url,
-            api_key=api_key,
-            is_chat_model=True,
-            context_window=settings.llm_context_window,
-            max_tokens=settings.llm_max_output_tokens,
-            temperature=settings.llm_temperature,
-            timeout=settings.llm_timeout_s,
-            max_retries=0,  # FallbackLLM retries, with its own budget
-            additional_kwargs={"stream_options": {"include_usage": True}},
-        )
-        breaker = CircuitBreaker(
-            failure_threshold=settings.llm_breaker_failures,
-            cooldown_s=settings.llm_breaker_cooldown_s,
-        )
-        routes.append(
-            ModelRoute(
-                name=name, llm=llm, breaker=breaker, max_in_flight=settings.llm_max_in_flight
-            )
-        )
-    policy = RetryPolicy(
-        max_attempts=settings.llm_max_attempts,
-        attempt_timeout_s=settings.llm_timeout_s,
-        total_budget_s=settings.llm_total_budget_s,
-        backoff_base_s=settings.llm_backoff_base_s,
-        backoff_max_s=settings.llm_backoff_max_s,
-        max_in_flight=settings.llm_max_in_flight,
-        queue_wait_s=settings.llm_queue_wait_s,
-    )
-    return FallbackLLM(routes, extractive, policy=policy)
 
 
 def build_qa(
     settings: Settings, *, client: QdrantClient, embed_model: LocalEmbedding
 ) -> TextbookQA:
     """Assemble the pipeline over an open Qdrant client and a loaded embedding model."""
+    lock = threading.Lock()
     retriever = QdrantRetriever(
         client=client,
         vector_store=build_vector_store(client, settings.collection),
         embed_model=embed_model,
         top_k=settings.candidate_k,
         mode=settings.retrieval_mode,
-        lock=threading.Lock(),
+        lock=lock,
     )
+    extractive = build_extractive_llm(settings)
     return TextbookQA(
         retriever=retriever,
-        llm=build_llm(settings),
+        llm=build_llm(settings, last_resort=extractive),
         client=client,
         collection=settings.collection,
         top_k=settings.top_k,
         min_relevance=settings.min_relevance,
+        lock=lock,
+        fallback_llm=extractive,
+        cache=AnswerCache(max_entries=settings.cache_max_entries, ttl_s=settings.cache_ttl_s)
+        if settings.cache_max_entries
+        else None,
+        budget=DailyBudget(settings.daily_budget_usd) if settings.daily_budget_usd else None,
+        prices=settings.llm_prices,
     )
+
+
+__all__ = [
+    "AnswerResult",
+    "IndexNotReadyError",
+    "SourceRef",
+    "StreamEvent",
+    "TextbookQA",
+    "build_llm",
+    "build_qa",
+]

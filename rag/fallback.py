@@ -14,8 +14,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -35,11 +34,17 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.llm import LLM
 from pydantic import PrivateAttr
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+)
 from tenacity.wait import wait_random_exponential
 from typing_extensions import override
 
-from rag.breaker import CircuitBreaker
+from rag.breaker import BreakerState, CircuitBreaker
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -115,6 +120,14 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
+def is_retryable(exc: BaseException) -> bool:
+    """Worth another try on the same model: transient, but not a timeout.
+
+    A model that hung once is likely to hang again; the rest of the budget goes to the next one.
+    """
+    return is_transient(exc) and not isinstance(exc, openai.APITimeoutError | TimeoutError)
+
+
 def retry_after_s(exc: BaseException | None) -> float | None:
     """Seconds the server asked us to wait (``Retry-After``), if it said."""
     response = getattr(exc, "response", None)
@@ -178,6 +191,21 @@ class FallbackLLM(LLM):
 
     # --- one model, guarded -------------------------------------------------------------------
 
+    def _stop(self, deadline: float, *, probe: bool) -> Callable[[RetryCallState], bool]:
+        """Stop at the attempt limit, or when the wait the server asks for outlasts the budget."""
+        attempts = stop_after_attempt(1 if probe else self.policy.max_attempts)
+
+        def stop(state: RetryCallState) -> bool:
+            if attempts(state):
+                return True
+            exc = state.outcome.exception() if state.outcome else None
+            asked = retry_after_s(exc)
+            if asked is None:
+                return False
+            return time.monotonic() + min(asked, self.policy.max_retry_after_s) >= deadline
+
+        return stop
+
     def _wait(self, deadline: float) -> Callable[[RetryCallState], float]:
         backoff = wait_random_exponential(
             multiplier=self.policy.backoff_base_s, max=self.policy.backoff_max_s
@@ -196,6 +224,7 @@ class FallbackLLM(LLM):
     async def _guarded(
         self, route: ModelRoute, call: Callable[[], Awaitable[T]], deadline: float
     ) -> T:
+        probe = route.breaker.state is BreakerState.HALF_OPEN  # a probe is one request, no retry
         if not route.breaker.allow():
             logger.info("llm attempt", extra={"model": route.name, "outcome": "breaker_open"})
             raise ModelSkippedError(f"{route.name}: circuit open")
@@ -209,9 +238,9 @@ class FallbackLLM(LLM):
                 raise ModelSkippedError(f"{route.name}: no free slot in {wait:.1f} s") from exc
             try:
                 retrying = AsyncRetrying(
-                    stop=stop_after_attempt(self.policy.max_attempts),
+                    stop=self._stop(deadline, probe=probe),
                     wait=self._wait(deadline),
-                    retry=retry_if_exception(is_transient),
+                    retry=retry_if_exception(is_retryable),
                     reraise=True,
                 )
                 async for attempt in retrying:
@@ -295,19 +324,19 @@ class FallbackLLM(LLM):
 
             async def open_stream(
                 r: ModelRoute = route,
-            ) -> tuple[ChatResponseAsyncGen, ChatResponse]:
+            ) -> tuple[ChatResponseAsyncGen, list[ChatResponse]]:
                 gen = await r.llm.astream_chat(messages, **kwargs)
-                return gen, await anext(gen)
+                return gen, await _until_text(gen)
 
             try:
-                gen, first = await self._guarded(route, open_stream, deadline)
-            except (*FALLBACK_ON, ModelSkippedError, StopAsyncIteration):
+                gen, head = await self._guarded(route, open_stream, deadline)
+            except (*FALLBACK_ON, ModelSkippedError):
                 failed = True
                 continue
-            return _relay(gen, first, model=route.name, degraded=False, fallback=position > 0)
+            return _relay(gen, head, model=route.name, degraded=False, fallback=position > 0)
         gen = await self._last_resort.astream_chat(messages, **kwargs)
-        first = await anext(gen)
-        return _relay(gen, first, model=self._last_resort_name, degraded=True, fallback=failed)
+        head = await _until_text(gen)
+        return _relay(gen, head, model=self._last_resort_name, degraded=True, fallback=failed)
 
     @llm_completion_callback()
     @override
@@ -338,50 +367,97 @@ class FallbackLLM(LLM):
 
         return gen()
 
-    # --- sync API: the same logic, run on a private event loop ---------------------------------
+    # --- sync API: the same order and last resort, through each model's sync client ------------
+
+    def _sync_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        """Sync twin of ``achat``: breaker and retries, no queue (a queue needs an event loop)."""
+        deadline = time.monotonic() + self.policy.total_budget_s
+        failed = False
+        for position, route in enumerate(self._routes):
+            probe = route.breaker.state is BreakerState.HALF_OPEN
+            if not route.breaker.allow():
+                failed = True
+                continue
+            retrying = Retrying(
+                stop=self._stop(deadline, probe=probe),
+                wait=self._wait(deadline),
+                retry=retry_if_exception(is_retryable),
+                reraise=True,
+            )
+            try:
+                response = retrying(route.llm.chat, messages, **kwargs)
+            except FALLBACK_ON:
+                route.breaker.record_failure()
+                failed = True
+                continue
+            route.breaker.record_success()
+            return mark(response, model=route.name, degraded=False, fallback=position > 0)
+        response = self._last_resort.chat(messages, **kwargs)
+        return mark(response, model=self._last_resort_name, degraded=True, fallback=failed)
 
     @llm_chat_callback()
     @override
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return _run_sync(self.achat(messages, **kwargs))
+        return self._sync_chat(messages, **kwargs)
 
     @llm_completion_callback()
     @override
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return _run_sync(self.acomplete(prompt, formatted, **kwargs))
+        response = self._sync_chat([ChatMessage(role=MessageRole.USER, content=prompt)], **kwargs)
+        return CompletionResponse(
+            text=response.message.content or "", additional_kwargs=response.additional_kwargs
+        )
 
     @llm_chat_callback()
     @override
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        async def collect() -> list[ChatResponse]:
-            return [item async for item in await self.astream_chat(messages, **kwargs)]
-
-        return iter(_run_sync(collect()))
+        response = self._sync_chat(messages, **kwargs)  # sync callers get the answer in one chunk
+        response.delta = response.message.content or ""
+        return iter([response])
 
     @llm_completion_callback()
     @override
     def stream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseGen:
-        async def collect() -> list[CompletionResponse]:
-            return [item async for item in await self.astream_complete(prompt, formatted, **kwargs)]
+        response = self.complete(prompt, formatted, **kwargs)
+        response.delta = response.text
+        return iter([response])
 
-        return iter(_run_sync(collect()))
+    async def aclose(self) -> None:
+        """Close the models' pooled connections (the lifespan calls this on shutdown).
+
+        The async clients are dropped too, so a later call (another event loop) opens new ones.
+        """
+        for route in self._routes:
+            client = getattr(route.llm, "_aclient", None)
+            if client is not None:
+                await client.close()
+                route.llm._aclient = None  # type: ignore[attr-defined]
+
+
+async def _until_text(gen: ChatResponseAsyncGen) -> list[ChatResponse]:
+    """Read a stream up to its first chunk with text (the role chunk before it has none).
+
+    A stream that ends, or breaks, before any text is a failed call: the next model is tried.
+    """
+    head: list[ChatResponse] = []
+    async for item in gen:
+        head.append(item)
+        if item.delta:
+            return head
+    raise openai.APIError("the stream ended before any text", request=None, body=None)  # type: ignore[arg-type]
 
 
 async def _relay(
-    gen: ChatResponseAsyncGen, first: ChatResponse, *, model: str, degraded: bool, fallback: bool
+    gen: ChatResponseAsyncGen,
+    head: list[ChatResponse],
+    *,
+    model: str,
+    degraded: bool,
+    fallback: bool,
 ) -> AsyncIterator[ChatResponse]:
-    yield mark(first, model=model, degraded=degraded, fallback=fallback)
+    for item in head:
+        yield mark(item, model=model, degraded=degraded, fallback=fallback)
     async for item in gen:
         yield mark(item, model=model, degraded=degraded, fallback=fallback)
-
-
-def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion from sync code, even when called inside an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()

@@ -23,11 +23,15 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.llm import LLM
+from llama_index.llms.openai_like import OpenAILike
 from pydantic import Field
 from typing_extensions import override
 
+from rag.breaker import CircuitBreaker
 from rag.extractive import extractive_answer
+from rag.fallback import FallbackLLM, ModelRoute, RetryPolicy
 from rag.prompts import parse_prompt
+from rag.settings import Settings
 
 EXTRACTIVE_MODEL = "extractive"
 
@@ -145,3 +149,53 @@ class ExtractiveLLM(LLM):
                 yield item
 
         return gen()
+
+
+def build_extractive_llm(settings: Settings) -> ExtractiveLLM:
+    """The offline answerer, with its settings."""
+    return ExtractiveLLM(max_units=settings.answer_sentences, min_coverage=settings.min_coverage)
+
+
+def build_llm(settings: Settings, *, last_resort: LLM | None = None) -> LLM:
+    """The answering model: the extractive answerer, or configured models falling back to it."""
+    extractive = last_resort or build_extractive_llm(settings)
+    if not settings.llm_model:
+        return extractive
+    api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused"
+    routes = []
+    for position, name in enumerate([settings.llm_model, *settings.llm_fallback_models]):
+        base_url = settings.llm_base_url
+        if position > 0 and settings.llm_fallback_base_url:
+            base_url = settings.llm_fallback_base_url
+        llm = OpenAILike(
+            model=name,
+            api_base=base_url,
+            api_key=api_key,
+            is_chat_model=True,
+            context_window=settings.llm_context_window,
+            max_tokens=settings.llm_max_output_tokens,
+            temperature=settings.llm_temperature,
+            timeout=settings.llm_timeout_s,
+            max_retries=0,  # FallbackLLM retries, with its own budget
+            additional_kwargs={"stream_options": {"include_usage": True}},
+        )
+        breaker = CircuitBreaker(
+            failure_threshold=settings.llm_breaker_failures,
+            cooldown_s=settings.llm_breaker_cooldown_s,
+        )
+        routes.append(
+            ModelRoute(
+                name=name, llm=llm, breaker=breaker, max_in_flight=settings.llm_max_in_flight
+            )
+        )
+    policy = RetryPolicy(
+        max_attempts=settings.llm_max_attempts,
+        attempt_timeout_s=settings.llm_timeout_s,
+        total_budget_s=settings.llm_total_budget_s,
+        backoff_base_s=settings.llm_backoff_base_s,
+        backoff_max_s=settings.llm_backoff_max_s,
+        max_retry_after_s=settings.llm_max_retry_after_s,
+        max_in_flight=settings.llm_max_in_flight,
+        queue_wait_s=settings.llm_queue_wait_s,
+    )
+    return FallbackLLM(routes, extractive, policy=policy)

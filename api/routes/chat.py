@@ -45,7 +45,7 @@ def _response(
         sources=[Source(**source) for source in result.sources_json()],
         model=result.model,
         degraded=result.degraded,
-        cached=False,
+        cached=result.cached,
         latency_ms=LatencyMs(
             retrieval=round(result.retrieval_ms, 1),
             generation=round(result.generation_ms, 1),
