@@ -7,6 +7,7 @@ import sys
 
 import uvicorn
 
+from api.logs import configure_logging
 from rag.settings import get_settings
 
 
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    configure_logging()
     print(f"rag-serve: serving on http://{args.host}:{args.port} (API docs at /docs)")
     uvicorn.run(
         "api.app:create_app",
@@ -39,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         workers=args.workers,
         log_level="info",
+        log_config=None,  # keep the JSON handlers configured above
     )
     return 0
 

@@ -11,10 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,22 +23,12 @@ from qdrant_client import QdrantClient
 from eval.dataset import load_dataset
 from eval.retrieval import evaluate_retrieval
 from ingest.pipeline import IngestOptions, run_ingest
+from perf.serving import rss_mb, run_service, summary_ms, write_figures
 from rag.embeddings import LocalEmbedding, build_embed_model
 from rag.engine import build_qa
 from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def bench_ingest(
@@ -99,27 +85,8 @@ def bench_quality(qa_file: Path, data_dir: Path, embed: LocalEmbedding) -> dict[
 
 def bench_latency(data_dir: Path, questions: list[str], requests: int) -> dict[str, Any]:
     """Sequential /v1/chat requests against ``rag-serve``; latency percentiles and server RSS."""
-    port = _free_port()
-    env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
-    server = subprocess.Popen(  # noqa: S603 - our own entry point
-        [str(Path(sys.executable).with_name("rag-serve")), "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
+    with run_service(data_dir, {"RAG_CACHE_MAX_ENTRIES": "0"}) as (base, pid):
         with httpx.Client(base_url=base, timeout=30) as http:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    if http.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.25)
-            else:
-                raise RuntimeError("rag-serve did not become ready in 120 s")
             http.post("/v1/chat", json={"question": questions[0]})  # warm-up
             latencies = []
             for i in range(requests):
@@ -127,23 +94,7 @@ def bench_latency(data_dir: Path, questions: list[str], requests: int) -> dict[s
                 response = http.post("/v1/chat", json={"question": questions[i % len(questions)]})
                 latencies.append((time.perf_counter() - started) * 1000)
                 response.raise_for_status()
-        rss_kb = int(
-            next(
-                line.split()[1]
-                for line in Path(f"/proc/{server.pid}/status").read_text().splitlines()
-                if line.startswith("VmRSS:")
-            )
-        )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    figures = {
-        "requests": requests,
-        "p50_ms": round(statistics.median(latencies), 1),
-        "p95_ms": round(_percentile(latencies, 0.95), 1),
-        "max_ms": round(max(latencies), 1),
-        "server_rss_mb": round(rss_kb / 1024, 1),
-    }
+        figures = {"requests": requests, **summary_ms(latencies), "server_rss_mb": rss_mb(pid)}
     print(f"latency /v1/chat: {json.dumps(figures)}")
     return figures
 
@@ -176,9 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         questions = [q.question for q in load_dataset(physical / "qa.jsonl")]
         results["latency_physical_ai"] = bench_latency(work / "pai", questions, args.requests)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
-    print(f"bench: figures written to {args.out}")
+    write_figures(results, args.out, "bench")
     return 0
 
 

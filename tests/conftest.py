@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from qdrant_client import QdrantClient
 from ingest.pipeline import IngestOptions, run_ingest
 from rag.embeddings import LocalEmbedding, build_embed_model
 from rag.settings import Settings
+from tests.utils.simulator import ModelKnobs, Simulator, run_simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_BOOK = ROOT / "sample_book" / "docs"
@@ -53,3 +55,11 @@ def sample_index(base_settings: Settings, embed_model: LocalEmbedding) -> Settin
     finally:
         client.close()
     return base_settings
+
+
+@pytest.fixture(scope="session")
+def sim() -> Iterator[Simulator]:
+    """The LLM simulator with two instant models, ``primary`` and ``backup`` (reset it per test)."""
+    fast = ModelKnobs(ttft_ms=0, tps=0)
+    with run_simulator({"primary": fast, "backup": fast}) as simulator:
+        yield simulator

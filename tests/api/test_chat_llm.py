@@ -19,20 +19,11 @@ from rag.embeddings import LocalEmbedding
 from rag.prompts import NOT_COVERED, cited_indexes
 from rag.settings import Settings
 from tests.utils.simulator import (
-    ModelKnobs,
     Simulator,
     openai_clients,
-    run_simulator,
 )
 
 PRIMARY, BACKUP = "primary", "backup"
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[Simulator]:
-    fast = ModelKnobs(ttft_ms=0, tps=0)
-    with run_simulator({PRIMARY: fast, BACKUP: fast}) as simulator:
-        yield simulator
 
 
 @pytest.fixture(autouse=True)

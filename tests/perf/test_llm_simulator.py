@@ -6,10 +6,8 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,34 +21,16 @@ from perf.llm_sim.answer import NOT_COVERED as SIM_NOT_COVERED, compose_answer, 
 from perf.llm_sim.knobs import KnobError
 from perf.llm_simulator import (
     ModelKnobs,
-    SimulatorServer,
-    create_app,
     parse_model_spec,
-    server_config,
 )
 from rag.prompts import NOT_COVERED, Passage, build_messages
+from tests.utils.prompts import PASSAGES, QUESTION
+from tests.utils.simulator import run_simulator
 
 pytestmark = pytest.mark.anyio
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "sim-gpt"
-PASSAGES = [
-    Passage(
-        index=1,
-        title="Kinematics",
-        section="Forward kinematics",
-        text="Forward kinematics computes the pose of the end effector from the joint angles. "
-        "It chains one transform per link.",
-    ),
-    Passage(
-        index=2,
-        title="Control",
-        section="PID",
-        text="A PID controller combines proportional, integral and derivative terms. "
-        "The integral term removes steady-state error. Tuning sets the three gains.",
-    ),
-]
-QUESTION = "Which term of a PID controller removes steady-state error?"
 CITED_SENTENCE = "The integral term removes steady-state error"
 
 
@@ -68,24 +48,8 @@ MESSAGES = service_messages(QUESTION, PASSAGES)
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
     """A simulator on a free loopback port, served by uvicorn in a background thread."""
-    app = create_app({MODEL: ModelKnobs(ttft_ms=0, tps=0)}, seed=1234)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = SimulatorServer(server_config(app))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive(), "simulator did not start"
-        assert time.monotonic() < deadline, "simulator did not start in time"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with run_simulator({MODEL: ModelKnobs(ttft_ms=0, tps=0)}, seed=1234) as simulator:
+        yield simulator.base_url
 
 
 @pytest.fixture

@@ -149,3 +149,38 @@ def test_past_the_daily_budget_answers_are_extractive_and_degraded(qa_factory, s
     assert second.degraded
     assert second.sources  # still grounded and cited
     assert simulator.requests("priced") == 1
+
+
+def test_a_stream_without_usage_is_counted_locally_and_flagged(qa_factory, simulator):
+    qa = qa_factory(**_llm_settings(simulator))
+    for route in qa.llm.routes:  # ask the API for no usage chunk, as some servers never send one
+        route.llm.additional_kwargs = {}
+
+    async def stream() -> AnswerResult:
+        try:
+            events = [e async for e in qa.stream_answer("What is the zero moment point?")]
+        finally:
+            await qa.aclose()
+        return events[-1].result
+
+    result = asyncio.run(stream())
+    assert result.model == "priced"
+    assert result.usage["estimated"] is True
+    assert result.usage["prompt_tokens"] > 100
+    assert result.usage["completion_tokens"] > 0
+    assert result.usage["cost_usd"] > 0
+
+
+def test_a_stream_with_usage_reports_the_api_figures(qa_factory, simulator):
+    qa = qa_factory(**_llm_settings(simulator))
+
+    async def stream() -> AnswerResult:
+        try:
+            events = [e async for e in qa.stream_answer("What is the zero moment point?")]
+        finally:
+            await qa.aclose()
+        return events[-1].result
+
+    result = asyncio.run(stream())
+    assert result.usage["estimated"] is False
+    assert result.usage["prompt_tokens"] > 100

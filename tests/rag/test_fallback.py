@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -32,40 +32,17 @@ from rag.fallback import (
     retry_after_s,
 )
 from rag.llms import EXTRACTIVE_MODEL, ExtractiveLLM
-from rag.prompts import Passage, build_messages, cited_indexes
+from rag.prompts import build_messages, cited_indexes
 from rag.settings import Settings
-from tests.utils.simulator import ModelKnobs, Simulator, close_llm_clients, run_simulator
+from tests.utils.prompts import PASSAGES, QUESTION
+from tests.utils.simulator import Simulator, close_llm_clients
 
 pytestmark = pytest.mark.anyio
 
 PRIMARY, BACKUP = "primary", "backup"
-PASSAGES = [
-    Passage(
-        index=1,
-        title="Kinematics",
-        section="Forward kinematics",
-        text="Forward kinematics computes the pose of the end effector from the joint angles. "
-        "It chains one transform per link.",
-    ),
-    Passage(
-        index=2,
-        title="Control",
-        section="PID",
-        text="A PID controller combines proportional, integral and derivative terms. "
-        "The integral term removes steady-state error. Tuning sets the three gains.",
-    ),
-]
-QUESTION = "Which term of a PID controller removes steady-state error?"
 MESSAGES = build_messages(QUESTION, PASSAGES)
 #: Quoted, with its citation, by the simulator and by the extractive answerer alike.
 CITED_FACT = "The integral term removes steady-state error"
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[Simulator]:
-    fast = ModelKnobs(ttft_ms=0, tps=0)
-    with run_simulator({PRIMARY: fast, BACKUP: fast}) as simulator:
-        yield simulator
 
 
 @pytest.fixture(autouse=True)
