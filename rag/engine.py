@@ -30,6 +30,7 @@ from rag.answers import (
 )
 from rag.budget import DailyBudget
 from rag.cache import AnswerCache, cache_key
+from rag.condense import Turn, condense, condense_with_llm
 from rag.embeddings import LocalEmbedding
 from rag.llms import EXTRACTIVE_MODEL, build_extractive_llm, build_llm
 from rag.postprocessors import SelectedTextPostprocessor, TopKPostprocessor
@@ -56,6 +57,8 @@ class TextbookQA:
         cache: answers by question, selection and index version; None disables caching.
         budget: the daily LLM spending limit; None for no limit.
         prices: USD per million (input, output) tokens by model name.
+        history_max_turns: turns of the conversation kept (for condensing and the prompt).
+        history_max_tokens: token cap on those turns (oldest dropped first).
     """
 
     def __init__(
@@ -72,6 +75,8 @@ class TextbookQA:
         cache: AnswerCache | None = None,
         budget: DailyBudget | None = None,
         prices: Mapping[str, Sequence[float]] | None = None,
+        history_max_turns: int = 4,
+        history_max_tokens: int = 1500,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
@@ -84,6 +89,8 @@ class TextbookQA:
         self.cache = cache
         self.budget = budget
         self.prices = prices or {}
+        self.history_max_turns = history_max_turns
+        self.history_max_tokens = history_max_tokens
 
     @property
     def model_name(self) -> str:
@@ -169,24 +176,58 @@ class TextbookQA:
             return self.fallback_llm, True
         return self.llm, False
 
+    async def standalone_question(self, question: str, history: Sequence[Turn]) -> str:
+        """The question as retrieval should see it: follow-ups rewritten with their context."""
+        if not history:
+            return question
+        llm, _ = self._answering_llm()
+        if llm.metadata.model_name == EXTRACTIVE_MODEL:
+            return condense(question, history)
+        return await condense_with_llm(llm, question, history)
+
+    def _bounded(self, history: Sequence[Turn]) -> list[Turn]:
+        """The most recent turns that fit the history limits (turns and tokens)."""
+        kept: list[Turn] = []
+        budget = self.history_max_tokens
+        for turn in reversed(history[-self.history_max_turns :] if self.history_max_turns else []):
+            budget -= count_tokens(turn.question) + count_tokens(turn.answer)
+            if budget < 0:
+                break
+            kept.insert(0, turn)
+        return kept
+
     async def answer(
         self,
         question: str,
         *,
+        history: Sequence[Turn] = (),
         selected_text: str | None = None,
         selection_only: bool = False,
         page_url: str | None = None,
     ) -> AnswerResult:
         """Retrieve, then answer with citations checked against the sources given."""
         started = time.perf_counter()
-        key = await self._cache_key(question, selected_text, selection_only)
+        history = self._bounded(history)
+        standalone = await self.standalone_question(question, history)
+        key = await self._cache_key(standalone, selected_text, selection_only)
         if (hit := self._cached(key)) is not None:
             return hit
         nodes = await self.retrieve(
-            question, selected_text=selected_text, selection_only=selection_only, page_url=page_url
+            standalone,
+            selected_text=selected_text,
+            selection_only=selection_only,
+            page_url=page_url,
         )
         retrieved = time.perf_counter()
-        result = await self._generate(question, nodes)
+        if nodes:
+            messages = build_messages(standalone, passages_of(nodes), history=history)
+            llm, over_budget = self._answering_llm()
+            response = await llm.achat(messages)
+            extra = {"model": llm.metadata.model_name, **response.additional_kwargs}
+            text = response.message.content or ""
+            result = self._finish(messages, text, nodes, extra, over_budget=over_budget)
+        else:
+            result = AnswerResult(answer=NOT_COVERED, sources=[], model=self.model_name)
         result.retrieval_ms = (retrieved - started) * 1000
         result.generation_ms = (time.perf_counter() - retrieved) * 1000
         if key is not None and self.cache is not None and not result.degraded:
@@ -197,6 +238,7 @@ class TextbookQA:
         self,
         question: str,
         *,
+        history: Sequence[Turn] = (),
         selected_text: str | None = None,
         selection_only: bool = False,
         page_url: str | None = None,
@@ -207,15 +249,20 @@ class TextbookQA:
         (a refusal carries no sources), so a client shows the deltas and then the final answer.
         A cached answer is replayed as one delta.
         """
-        key = await self._cache_key(question, selected_text, selection_only)
+        started = time.perf_counter()
+        history = self._bounded(history)
+        standalone = await self.standalone_question(question, history)
+        key = await self._cache_key(standalone, selected_text, selection_only)
         if (hit := self._cached(key)) is not None:
             yield StreamEvent(sources=hit.sources)
             yield StreamEvent(delta=hit.answer)
             yield StreamEvent(result=hit)
             return
-        started = time.perf_counter()
         nodes = await self.retrieve(
-            question, selected_text=selected_text, selection_only=selection_only, page_url=page_url
+            standalone,
+            selected_text=selected_text,
+            selection_only=selection_only,
+            page_url=page_url,
         )
         retrieved = time.perf_counter()
         yield StreamEvent(sources=[source_ref(i, n) for i, n in enumerate(nodes, start=1)])
@@ -225,7 +272,7 @@ class TextbookQA:
         else:
             parts: list[str] = []
             extra: dict[str, Any] = {}
-            messages = build_messages(question, passages_of(nodes))
+            messages = build_messages(standalone, passages_of(nodes), history=history)
             llm, over_budget = self._answering_llm()
             gen = await llm.astream_chat(messages)
             async for chunk in gen:
@@ -240,16 +287,6 @@ class TextbookQA:
         if key is not None and self.cache is not None and not result.degraded:
             self.cache.put(key, result)
         yield StreamEvent(result=result)
-
-    async def _generate(self, question: str, nodes: list[NodeWithScore]) -> AnswerResult:
-        if not nodes:
-            return AnswerResult(answer=NOT_COVERED, sources=[], model=self.model_name)
-        messages = build_messages(question, passages_of(nodes))
-        llm, over_budget = self._answering_llm()
-        response = await llm.achat(messages)
-        text = response.message.content or ""
-        extra = {"model": llm.metadata.model_name, **response.additional_kwargs}
-        return self._finish(messages, text, nodes, extra, over_budget=over_budget)
 
     def _finish(
         self,
@@ -310,6 +347,8 @@ def build_qa(
         else None,
         budget=DailyBudget(settings.daily_budget_usd) if settings.daily_budget_usd else None,
         prices=settings.llm_prices,
+        history_max_turns=settings.history_max_turns,
+        history_max_tokens=settings.history_max_tokens,
     )
 
 

@@ -8,8 +8,10 @@ live here.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape, unescape
+from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 
@@ -62,10 +64,20 @@ def format_user_message(question: str, passages: list[Passage]) -> str:
     )
 
 
-def build_messages(question: str, passages: list[Passage]) -> list[ChatMessage]:
-    """System and user messages for one grounded answer."""
+def build_messages(
+    question: str, passages: list[Passage], *, history: Sequence[Any] = ()
+) -> list[ChatMessage]:
+    """System message, the conversation so far, then the passages and the question.
+
+    ``history`` holds turns with ``question`` and ``answer`` attributes (``rag.condense.Turn``).
+    """
+    earlier: list[ChatMessage] = []
+    for turn in history:
+        earlier.append(ChatMessage(role=MessageRole.USER, content=turn.question))
+        earlier.append(ChatMessage(role=MessageRole.ASSISTANT, content=turn.answer))
     return [
         ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT),
+        *earlier,
         ChatMessage(role=MessageRole.USER, content=format_user_message(question, passages)),
     ]
 

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     min_relevance: float = Field(default=0.2, ge=0.0, le=1.0)
     min_coverage: float = Field(default=0.25, ge=0.0, le=1.0)
     answer_sentences: int = Field(default=3, ge=1, le=10)
+    history_max_turns: int = Field(default=4, ge=0, le=20)
+    history_max_tokens: int = Field(default=1500, ge=0)
 
     # LLM (unset model: the extractive answerer)
     llm_base_url: str | None = None
