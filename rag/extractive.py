@@ -18,6 +18,7 @@ from rag.prompts import NOT_COVERED, SELECTION_TITLE, Passage
 from rag.text import is_code_block, is_table, split_blocks, split_sentences, terms
 
 MAX_CODE_LINES = 24
+SELECTION_BONUS = 0.1
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,45 @@ class Unit:
     is_code: bool
 
 
+_COMMENT_RE = re.compile(
+    r"^\s*(?:#|//|--|\*|/\*+|\"\"\"|\'\'\')\s*(.*?)\s*(?:\*/|\"\"\"|\'\'\')?\s*$"
+)
+_CODE_HINT_RE = re.compile(r"[=(){};]|^\s{2,}\S|^\s*(def|class|import|from|return|if|for)\b")
+
+
+def looks_like_code(text: str) -> bool:
+    """A selection copied from a code block arrives without its fence: recognise it."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return len(lines) >= 2 and sum(bool(_CODE_HINT_RE.search(x)) for x in lines) >= len(lines) / 2
+
+
+def _code_selection_units(text: str) -> list[tuple[str, bool]]:
+    """Units of selected code: its comments and docstrings, and the code itself when short.
+
+    The comments say what the code does, in words a question can match.
+    """
+    pieces: list[tuple[str, bool]] = []
+    for line in text.splitlines():
+        match = _COMMENT_RE.match(line)
+        if match and match.group(1):
+            pieces.append((match.group(1), False))
+        elif "#" in line and not line.lstrip().startswith(("'", '"')):
+            comment = line.split("#", 1)[1].strip()
+            if len(comment.split()) >= 2:
+                pieces.append((comment, False))
+    if len(text.splitlines()) <= MAX_CODE_LINES:
+        pieces.append((f"```\n{text.strip(chr(10))}\n```", True))
+    return pieces
+
+
 def units_of(passage: Passage) -> list[Unit]:
     """Split a passage into quotable units."""
     pieces: list[tuple[str, bool]] = []
-    for block in split_blocks(passage.text):
+    blocks = split_blocks(passage.text)
+    if passage.title == SELECTION_TITLE and looks_like_code(passage.text):
+        blocks = []
+        pieces = _code_selection_units(passage.text)
+    for block in blocks:
         if is_code_block(block):
             if len(block.splitlines()) <= MAX_CODE_LINES + 2:
                 pieces.append((block, True))
@@ -120,8 +156,10 @@ def extractive_answer(
         for term in terms(selection.text):
             query.setdefault(term, 0.3)
     rank = {p.index: r for r, p in enumerate(passages, start=1)}
+    # the reader's selection comes first: its units get a bonus over the book's
+    bonus = {p.index: (SELECTION_BONUS if p is selection else 0.0) for p in passages}
     scored = sorted(
-        ((_score(u, query, idf, rank[u.passage.index]), u) for u in units),
+        ((_score(u, query, idf, rank[u.passage.index]) + bonus[u.passage.index], u) for u in units),
         key=lambda item: item[0],
         reverse=True,
     )
@@ -139,6 +177,10 @@ def extractive_answer(
             continue
         chosen.append(unit)
         per_passage[unit.passage.index] += 1
+    if selection is not None and not per_passage[selection.index]:
+        own = next((u for _, u in scored if u.passage is selection), None)
+        if own is not None:  # an answer about a selection always rests on it
+            chosen = [own, *chosen[: max_units - 1]]
     return _render(sorted(chosen, key=lambda u: (rank[u.passage.index], u.position)))
 
 

@@ -63,3 +63,23 @@ def sim() -> Iterator[Simulator]:
     fast = ModelKnobs(ttft_ms=0, tps=0)
     with run_simulator({"primary": fast, "backup": fast}) as simulator:
         yield simulator
+
+
+@pytest.fixture(scope="session")
+def physical_ai_index(
+    tmp_path_factory: pytest.TempPathFactory, embed_model: LocalEmbedding
+) -> Settings:
+    """The shared physical-ai corpus, ingested once (skipped where the corpus is absent)."""
+    docs = shared_corpora() / "physical-ai" / "docs"
+    if not docs.is_dir():
+        pytest.skip(f"corpus not found at {docs} (set RAG_SHARED_DIR to the shared folder)")
+    settings = Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("physical-ai"))  # type: ignore[call-arg]
+    client = QdrantClient(path=str(settings.qdrant_path))
+    try:
+        options = IngestOptions(
+            docs_dir=docs, collection=settings.collection, trailing_slash=False, show_progress=False
+        )
+        run_ingest(options, client=client, embed_model=embed_model)
+    finally:
+        client.close()
+    return settings
