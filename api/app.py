@@ -11,9 +11,11 @@ from typing import TypedDict
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from api.db.session import StorageUnavailableError
 from api.errors import install_error_handlers
 from api.middleware import JsonBodyMiddleware, RequestIdMiddleware
-from api.routes import chat, health
+from api.routes import chat, health, sessions
+from api.storage import ChatStore
 from rag.embeddings import LocalEmbedding, build_embed_model
 from rag.engine import TextbookQA, build_qa
 from rag.settings import Settings, get_settings
@@ -27,6 +29,7 @@ class AppState(TypedDict):
 
     settings: Settings
     qa: TextbookQA
+    store: ChatStore
 
 
 def create_app(
@@ -52,10 +55,16 @@ def create_app(
                     "no index for collection %r yet: run rag-ingest (/readyz is 503 until then)",
                     settings.collection,
                 )
+            store = ChatStore.from_settings(settings)
             try:
-                yield {"settings": settings, "qa": qa}
+                await store.migrate()
+            except StorageUnavailableError as exc:  # readyz says so; requests retry the migration
+                logger.error("database not ready at start-up: %s", exc)
+            try:
+                yield {"settings": settings, "qa": qa, "store": store}
             finally:
                 await qa.aclose()
+                await store.aclose()
         finally:
             client.close()
 
@@ -77,5 +86,6 @@ def create_app(
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(chat.router)
+    app.include_router(sessions.router)
     app.include_router(health.router)
     return app

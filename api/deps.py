@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.storage import ChatStore
 from rag.engine import TextbookQA
 from rag.settings import Settings
 
@@ -22,5 +23,12 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
+def get_store(request: Request) -> ChatStore:
+    """The conversation store."""
+    store: ChatStore = request.state.store
+    return store
+
+
 QADep = Annotated[TextbookQA, Depends(get_qa)]
+StoreDep = Annotated[ChatStore, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

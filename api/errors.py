@@ -9,9 +9,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.db.session import StorageUnavailableError
 from api.middleware import current_request_id
 
 logger = logging.getLogger(__name__)
+STORAGE_RETRY_AFTER_S = 5
 
 _CODES = {
     400: "bad_request",
@@ -60,6 +62,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         return error_response(exc.status, exc.code, exc.message, headers)
+
+    @app.exception_handler(StorageUnavailableError)
+    async def _storage_error(request: Request, exc: StorageUnavailableError) -> JSONResponse:
+        logger.warning("storage unavailable: %s", exc)
+        return error_response(
+            503,
+            "storage_unavailable",
+            "Conversations cannot be stored right now; please try again in a moment.",
+            {"Retry-After": str(STORAGE_RETRY_AFTER_S)},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -89,3 +90,46 @@ class Health(BaseModel):
 
     status: Literal["ok", "unavailable"]
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class MessageOut(BaseModel):
+    """One stored message of a conversation."""
+
+    id: str
+    role: Literal["user", "assistant"]
+    content: str
+    selected_text: str | None = None
+    page_url: str | None = None
+    sources: list[Source] = Field(default_factory=list)
+    model: str | None = None
+    degraded: bool = False
+    cached: bool = False
+    interrupted: bool = Field(
+        default=False, description="The reader left before the answer was complete."
+    )
+    created_at: datetime
+
+
+class SessionMessages(BaseModel):
+    """A conversation, oldest message first."""
+
+    session_id: str
+    messages: list[MessageOut]
+
+
+class FeedbackIn(BaseModel):
+    """A reader's rating of an answer; sending it again replaces the previous one."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    rating: Literal["up", "down"]
+    comment: str | None = Field(default=None, max_length=1000)
+
+
+class FeedbackOut(BaseModel):
+    """The stored rating."""
+
+    message_id: str
+    rating: Literal["up", "down"]
+    comment: str | None
+    updated_at: datetime

@@ -87,6 +87,14 @@ class Settings(BaseSettings):
     cache_max_entries: int = Field(default=1024, ge=0)
     cache_ttl_s: float = Field(default=3600.0, gt=0)
 
+    # Database pool: several instances share one PostgreSQL (Neon caps connections), so each
+    # holds at most pool_size + max_overflow connections
+    db_pool_size: int = Field(default=5, ge=1)
+    db_max_overflow: int = Field(default=5, ge=0)
+    db_pool_timeout_s: float = Field(default=5.0, gt=0)
+    db_pool_recycle_s: float = Field(default=300.0, gt=0)
+    db_connect_timeout_s: float = Field(default=5.0, gt=0)
+
     # Service
     redis_url: str | None = None
     admin_api_keys: CommaList = Field(default_factory=list)

@@ -1,4 +1,8 @@
-"""``POST /v1/chat`` (one JSON answer) and ``POST /v1/chat/stream`` (server-sent events)."""
+"""``POST /v1/chat`` (one JSON answer) and ``POST /v1/chat/stream`` (server-sent events).
+
+Both load the session's history first (so a database outage answers 503 before any retrieval or
+model work is spent), and store the question and its answer in one transaction.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,17 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
 
+import anyio
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from api.deps import QADep
+from api.db.repositories import NewMessage
+from api.db.session import StorageUnavailableError
+from api.deps import QADep, StoreDep
 from api.errors import ServiceError
 from api.middleware import current_request_id
 from api.schemas import ChatRequest, ChatResponse, ErrorResponse, LatencyMs, Source, Usage
+from api.storage import ChatStore
 from rag.engine import AnswerResult, IndexNotReadyError, StreamEvent
 from rag.vector_store import IndexUnavailableError
 
@@ -28,7 +36,10 @@ router = APIRouter(prefix="/v1", tags=["chat"])
 KEEPALIVE_S = 10.0
 _ERRORS: dict[int | str, dict[str, object]] = {
     422: {"model": ErrorResponse, "description": "The request is not valid."},
-    503: {"model": ErrorResponse, "description": "The book is not indexed yet."},
+    503: {
+        "model": ErrorResponse,
+        "description": "The book is not indexed yet, or conversations cannot be stored now.",
+    },
 }
 _NOT_READY = ServiceError(
     503, "index_not_ready", "The book has not been indexed yet.", retry_after=30
@@ -36,7 +47,7 @@ _NOT_READY = ServiceError(
 
 
 def _response(
-    body: ChatRequest, result: AnswerResult, *, session_id: str, message_id: str, total_ms: float
+    result: AnswerResult, *, session_id: str, message_id: str, total_ms: float
 ) -> ChatResponse:
     return ChatResponse(
         answer=result.answer,
@@ -55,30 +66,82 @@ def _response(
     )
 
 
+def _messages(
+    body: ChatRequest,
+    result: AnswerResult,
+    *,
+    message_id: str,
+    total_ms: float,
+    interrupted: bool = False,
+) -> tuple[NewMessage, NewMessage]:
+    """The reader's message and the answer, as stored."""
+    request_id = current_request_id()
+    user = NewMessage(
+        role="user",
+        content=body.question,
+        selected_text=body.selected_text,
+        selection_only=body.selection_only,
+        page_url=body.page_url,
+        request_id=request_id,
+    )
+    answer = NewMessage(
+        id=message_id,
+        role="assistant",
+        content=result.answer,
+        sources=result.sources_json(),
+        model=result.model,
+        degraded=result.degraded,
+        cached=result.cached,
+        interrupted=interrupted,
+        retrieval_ms=round(result.retrieval_ms, 1),
+        generation_ms=round(result.generation_ms, 1),
+        total_ms=round(total_ms, 1),
+        prompt_tokens=int(result.usage.get("prompt_tokens", 0)),
+        completion_tokens=int(result.usage.get("completion_tokens", 0)),
+        cost_usd=float(result.usage.get("cost_usd", 0.0)),
+        usage_estimated=bool(result.usage.get("estimated", False)),
+        request_id=request_id,
+    )
+    return user, answer
+
+
 @router.post("/chat", response_model=ChatResponse, responses=_ERRORS)
-async def create_chat(body: ChatRequest, qa: QADep) -> ChatResponse:
+async def create_chat(body: ChatRequest, qa: QADep, store: StoreDep) -> ChatResponse:
     """Answer a question from the book, citing the pages and headings it used."""
     started = time.perf_counter()
+    session_id = body.session_id or uuid.uuid4().hex
+    history = await store.history(session_id, max_turns=qa.history_max_turns)
     try:
         result = await qa.answer(
             body.question,
+            history=history,
             selected_text=body.selected_text,
             selection_only=body.selection_only,
             page_url=body.page_url,
         )
     except (IndexNotReadyError, IndexUnavailableError) as exc:
         raise _NOT_READY from exc
-    return _response(
-        body,
-        result,
-        session_id=body.session_id or uuid.uuid4().hex,
-        message_id=uuid.uuid4().hex,
-        total_ms=(time.perf_counter() - started) * 1000,
-    )
+    total = (time.perf_counter() - started) * 1000
+    message_id = uuid.uuid4().hex
+    user, answer = _messages(body, result, message_id=message_id, total_ms=total)
+    await store.save_exchange(session_id=session_id, user=user, answer=answer)
+    return _response(result, session_id=session_id, message_id=message_id, total_ms=total)
 
 
 def _sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+async def _save_interrupted(
+    store: ChatStore, body: ChatRequest, session_id: str, message_id: str, partial: str
+) -> None:
+    """Keep the question and the part of the answer the reader saw, marked interrupted."""
+    result = AnswerResult(answer=partial, sources=[], model="")
+    user, answer = _messages(body, result, message_id=message_id, total_ms=0.0, interrupted=True)
+    try:
+        await store.save_exchange(session_id=session_id, user=user, answer=answer)
+    except StorageUnavailableError:
+        logger.warning("could not store an interrupted answer", exc_info=True)
 
 
 @router.post(
@@ -93,11 +156,12 @@ def _sse(event: str, data: dict[str, Any]) -> str:
         },
     },
 )
-async def create_chat_stream(body: ChatRequest, qa: QADep) -> StreamingResponse:
+async def create_chat_stream(body: ChatRequest, qa: QADep, store: StoreDep) -> StreamingResponse:
     """Answer a question from the book, streaming the answer as server-sent events."""
-    if not await asyncio.to_thread(qa.is_ready) and not body.selection_only:
-        raise _NOT_READY
     session_id = body.session_id or uuid.uuid4().hex
+    history = await store.history(session_id, max_turns=qa.history_max_turns)
+    if not body.selection_only and not await asyncio.to_thread(qa.is_ready):
+        raise _NOT_READY
     message_id = uuid.uuid4().hex
     request_id = current_request_id()
 
@@ -107,11 +171,14 @@ async def create_chat_stream(body: ChatRequest, qa: QADep) -> StreamingResponse:
         yield _sse("meta", {**meta, "model": qa.model_name})
         stream = qa.stream_answer(
             body.question,
+            history=history,
             selected_text=body.selected_text,
             selection_only=body.selection_only,
             page_url=body.page_url,
         )
         pending: asyncio.Task[StreamEvent] | None = None
+        partial: list[str] = []
+        stored = False
         try:
             while True:
                 pending = pending or asyncio.ensure_future(anext(stream))
@@ -121,22 +188,33 @@ async def create_chat_stream(body: ChatRequest, qa: QADep) -> StreamingResponse:
                     continue
                 event, pending = pending.result(), None
                 if event.sources is not None:
-                    sources = [asdict(s) for s in event.sources]
-                    yield _sse("sources", {"sources": sources})
+                    yield _sse("sources", {"sources": [asdict(s) for s in event.sources]})
                 elif event.delta is not None:
+                    partial.append(event.delta)
                     yield _sse("token", {"text": event.delta})
                 elif event.result is not None:
                     total = (time.perf_counter() - started) * 1000
-                    answer = _response(
-                        body,
-                        event.result,
-                        session_id=session_id,
-                        message_id=message_id,
-                        total_ms=total,
+                    user, answer = _messages(
+                        body, event.result, message_id=message_id, total_ms=total
                     )
-                    yield _sse("done", answer.model_dump())
+                    await store.save_exchange(session_id=session_id, user=user, answer=answer)
+                    stored = True
+                    done_body = _response(
+                        event.result, session_id=session_id, message_id=message_id, total_ms=total
+                    )
+                    yield _sse("done", done_body.model_dump())
         except StopAsyncIteration:
             return
+        except StorageUnavailableError:
+            stored = True  # nothing can be stored; the reader is told
+            yield _sse(
+                "error",
+                {
+                    "code": "storage_unavailable",
+                    "message": "The answer could not be stored; please try again in a moment.",
+                    "request_id": request_id,
+                },
+            )
         except (IndexNotReadyError, IndexUnavailableError):
             yield _sse(
                 "error",
@@ -157,11 +235,15 @@ async def create_chat_stream(body: ChatRequest, qa: QADep) -> StreamingResponse:
                 },
             )
         finally:
-            if pending is not None:  # the client left mid-answer: stop generating
-                pending.cancel()
-                with contextlib.suppress(BaseException):
-                    await pending
-            await stream.aclose()
+            # The reader may have left: stop generating, and keep what they saw.
+            with anyio.CancelScope(shield=True):
+                if pending is not None:
+                    pending.cancel()
+                    with contextlib.suppress(BaseException):
+                        await pending
+                await stream.aclose()
+                if not stored:
+                    await _save_interrupted(store, body, session_id, message_id, "".join(partial))
 
     return StreamingResponse(
         events(),

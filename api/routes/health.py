@@ -7,7 +7,8 @@ import asyncio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import QADep
+from api.db.session import StorageUnavailableError
+from api.deps import QADep, StoreDep
 from api.schemas import Health
 
 router = APIRouter(tags=["operations"])
@@ -20,9 +21,14 @@ async def read_health() -> Health:
 
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
-async def read_readiness(qa: QADep) -> JSONResponse:
-    """Ready to answer: the vector store answers and an index is published."""
+async def read_readiness(qa: QADep, store: StoreDep) -> JSONResponse:
+    """Ready to answer: the vector store answers, an index is published, the database answers."""
     checks: dict[str, str] = {}
+    try:
+        await store.check()
+        checks["database"] = "ok"
+    except StorageUnavailableError:
+        checks["database"] = "unavailable"
     try:
         ready = await asyncio.to_thread(qa.is_ready)
         checks["qdrant"] = "ok"
