@@ -196,6 +196,28 @@ class TextbookQA:
             kept.insert(0, turn)
         return kept
 
+    async def _plan(
+        self,
+        question: str,
+        history: Sequence[Turn],
+        selected_text: str | None,
+        selection_only: bool,
+    ) -> tuple[list[Turn], str, str | None]:
+        """The bounded history, the standalone question and the cache key of a request."""
+        bounded = self._bounded(history)
+        standalone = await self.standalone_question(question, bounded)
+        key = await self._cache_key(standalone, selected_text, selection_only)
+        return bounded, standalone, key
+
+    def _complete(
+        self, result: AnswerResult, key: str | None, *, started: float, retrieved: float
+    ) -> None:
+        """Stamp the timings, and cache the answer unless it is degraded."""
+        result.retrieval_ms = (retrieved - started) * 1000
+        result.generation_ms = (time.perf_counter() - retrieved) * 1000
+        if key is not None and self.cache is not None and not result.degraded:
+            self.cache.put(key, result)
+
     async def answer(
         self,
         question: str,
@@ -207,9 +229,9 @@ class TextbookQA:
     ) -> AnswerResult:
         """Retrieve, then answer with citations checked against the sources given."""
         started = time.perf_counter()
-        history = self._bounded(history)
-        standalone = await self.standalone_question(question, history)
-        key = await self._cache_key(standalone, selected_text, selection_only)
+        history, standalone, key = await self._plan(
+            question, history, selected_text, selection_only
+        )
         if (hit := self._cached(key)) is not None:
             return hit
         nodes = await self.retrieve(
@@ -228,10 +250,7 @@ class TextbookQA:
             result = self._finish(messages, text, nodes, extra, over_budget=over_budget)
         else:
             result = AnswerResult(answer=NOT_COVERED, sources=[], model=self.model_name)
-        result.retrieval_ms = (retrieved - started) * 1000
-        result.generation_ms = (time.perf_counter() - retrieved) * 1000
-        if key is not None and self.cache is not None and not result.degraded:
-            self.cache.put(key, result)
+        self._complete(result, key, started=started, retrieved=retrieved)
         return result
 
     async def stream_answer(
@@ -250,9 +269,9 @@ class TextbookQA:
         A cached answer is replayed as one delta.
         """
         started = time.perf_counter()
-        history = self._bounded(history)
-        standalone = await self.standalone_question(question, history)
-        key = await self._cache_key(standalone, selected_text, selection_only)
+        history, standalone, key = await self._plan(
+            question, history, selected_text, selection_only
+        )
         if (hit := self._cached(key)) is not None:
             yield StreamEvent(sources=hit.sources)
             yield StreamEvent(delta=hit.answer)
@@ -282,10 +301,7 @@ class TextbookQA:
                     yield StreamEvent(delta=chunk.delta)
             extra.setdefault("model", llm.metadata.model_name)
             result = self._finish(messages, "".join(parts), nodes, extra, over_budget=over_budget)
-        result.retrieval_ms = (retrieved - started) * 1000
-        result.generation_ms = (time.perf_counter() - retrieved) * 1000
-        if key is not None and self.cache is not None and not result.degraded:
-            self.cache.put(key, result)
+        self._complete(result, key, started=started, retrieved=retrieved)
         yield StreamEvent(result=result)
 
     def _finish(
