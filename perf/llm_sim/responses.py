@@ -43,14 +43,22 @@ class TrackedStreamingResponse(StreamingResponse):
     """A streaming response that reports when it ends, however it ends."""
 
     def __init__(self, content: AsyncIterator[str], on_end: Callable[[bool], None], **kw: Any):
-        super().__init__(content, **kw)
+        self._exhausted = False
+        super().__init__(self._track(content), **kw)
         self._on_end = on_end
+
+    async def _track(self, content: AsyncIterator[str]) -> AsyncIterator[str]:
+        # Starlette absorbs a client disconnect and returns normally, so "finished" means the
+        # body was sent to the end, not that __call__ returned.
+        async for chunk in content:
+            yield chunk
+        self._exhausted = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         finished = False
         try:
             await super().__call__(scope, receive, send)
-            finished = True
+            finished = self._exhausted
         finally:
             aclose = getattr(self.body_iterator, "aclose", None)
             if aclose is not None:
