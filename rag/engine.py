@@ -348,7 +348,7 @@ def build_qa(
         mode=settings.retrieval_mode,
         lock=lock,
     )
-    extractive = build_extractive_llm(settings)
+    extractive = build_extractive_llm(settings, embed_model=embed_model)
     return TextbookQA(
         retriever=retriever,
         llm=build_llm(settings, last_resort=extractive),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rag.prompts import NOT_COVERED, SELECTION_TITLE, Passage
@@ -19,6 +20,8 @@ from rag.text import is_code_block, is_table, split_blocks, split_sentences, ter
 
 MAX_CODE_LINES = 24
 SELECTION_BONUS = 0.1
+SEMANTIC_CANDIDATES = 8
+Similarity = Callable[[str, list[str]], list[float]]
 
 
 @dataclass(frozen=True)
@@ -143,9 +146,21 @@ def unmatched_names(question: str, passages: list[Passage]) -> list[str]:
 
 
 def extractive_answer(
-    question: str, passages: list[Passage], *, max_units: int = 3, min_coverage: float = 0.25
+    question: str,
+    passages: list[Passage],
+    *,
+    max_units: int = 3,
+    min_coverage: float = 0.25,
+    similarity: Similarity | None = None,
+    min_similarity: float = 0.42,
 ) -> str:
-    """Answer from the passages alone, citing each quoted unit with its passage number."""
+    """Answer from the passages alone, citing each quoted unit with its passage number.
+
+    With ``similarity`` (question, texts -> cosine of each text to the question), the best
+    lexical candidates must also mean something close to the question: a passage that shares
+    the question's words ("the Unitree G1") but not its sense ("hours on one charge") is not an
+    answer.
+    """
     units = [unit for passage in passages for unit in units_of(passage)]
     if not units:
         return NOT_COVERED
@@ -166,6 +181,10 @@ def extractive_answer(
     best = scored[0][0] if scored else 0.0
     if selection is None and (best < min_coverage or unmatched_names(question, passages)):
         return NOT_COVERED
+    if selection is None and similarity is not None:
+        candidates = [u.text for _, u in scored[:SEMANTIC_CANDIDATES]]
+        if max(similarity(question, candidates), default=0.0) < min_similarity:
+            return NOT_COVERED
     chosen: list[Unit] = []
     per_passage: Counter[int] = Counter()
     for score, unit in scored:

@@ -6,10 +6,12 @@ passages and question back out of them (``rag.prompts.parse_prompt``) and answer
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
+from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
@@ -24,7 +26,7 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.llm import LLM
 from llama_index.llms.openai_like import OpenAILike
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 from typing_extensions import override
 
 from rag.breaker import CircuitBreaker
@@ -46,6 +48,19 @@ class ExtractiveLLM(LLM):
 
     max_units: int = Field(default=3, ge=1, le=10)
     min_coverage: float = Field(default=0.25, ge=0.0, le=1.0)
+    min_similarity: float = Field(default=0.42, ge=0.0, le=1.0)
+    _embed_model: BaseEmbedding | None = PrivateAttr(default=None)
+
+    def __init__(self, *, embed_model: BaseEmbedding | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._embed_model = embed_model
+
+    def _similarity(self, question: str, texts: list[str]) -> list[float]:
+        """Cosine of each text to the question (the embeddings are normalised)."""
+        assert self._embed_model is not None  # noqa: S101 - only called when set
+        query = self._embed_model.get_query_embedding(question)
+        vectors = self._embed_model.get_text_embedding_batch(texts)
+        return [sum(a * b for a, b in zip(query, v, strict=True)) for v in vectors]
 
     @classmethod
     def class_name(cls) -> str:
@@ -64,7 +79,12 @@ class ExtractiveLLM(LLM):
     def _answer(self, prompt: str) -> str:
         question, passages = parse_prompt(prompt)
         return extractive_answer(
-            question, passages, max_units=self.max_units, min_coverage=self.min_coverage
+            question,
+            passages,
+            max_units=self.max_units,
+            min_coverage=self.min_coverage,
+            similarity=self._similarity if self._embed_model is not None else None,
+            min_similarity=self.min_similarity,
         )
 
     def _answer_messages(self, messages: Sequence[ChatMessage]) -> str:
@@ -115,18 +135,24 @@ class ExtractiveLLM(LLM):
     @llm_chat_callback()
     @override
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return self.chat(messages, **kwargs)
+        # off the event loop: the semantic check embeds a few sentences
+        text = await asyncio.to_thread(self._answer_messages, messages)
+        return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=text))
 
     @llm_chat_callback()
     @override
     async def astream_chat(
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseAsyncGen:
-        sync_gen = self.stream_chat(messages, **kwargs)
+        text = await asyncio.to_thread(self._answer_messages, messages)
 
         async def gen() -> AsyncIterator[ChatResponse]:
-            for item in sync_gen:
-                yield item
+            so_far = ""
+            for piece in _pieces(text):
+                so_far += piece
+                yield ChatResponse(
+                    message=ChatMessage(role=MessageRole.ASSISTANT, content=so_far), delta=piece
+                )
 
         return gen()
 
@@ -151,9 +177,16 @@ class ExtractiveLLM(LLM):
         return gen()
 
 
-def build_extractive_llm(settings: Settings) -> ExtractiveLLM:
-    """The offline answerer, with its settings."""
-    return ExtractiveLLM(max_units=settings.answer_sentences, min_coverage=settings.min_coverage)
+def build_extractive_llm(
+    settings: Settings, *, embed_model: BaseEmbedding | None = None
+) -> ExtractiveLLM:
+    """The offline answerer; with an embedding model it also checks answers semantically."""
+    return ExtractiveLLM(
+        max_units=settings.answer_sentences,
+        min_coverage=settings.min_coverage,
+        min_similarity=settings.min_similarity,
+        embed_model=embed_model,
+    )
 
 
 def build_llm(settings: Settings, *, last_resort: LLM | None = None) -> LLM:

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     candidate_k: int = Field(default=20, ge=1, le=100)
     min_relevance: float = Field(default=0.2, ge=0.0, le=1.0)
     min_coverage: float = Field(default=0.25, ge=0.0, le=1.0)
+    min_similarity: float = Field(default=0.42, ge=0.0, le=1.0)
     answer_sentences: int = Field(default=3, ge=1, le=10)
     history_max_turns: int = Field(default=4, ge=0, le=20)
     history_max_tokens: int = Field(default=1500, ge=0)

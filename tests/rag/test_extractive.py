@@ -61,3 +61,27 @@ def test_selection_answers_even_vague_questions():
 
 def test_no_passages_is_not_covered():
     assert extractive_answer("What is a ZMP?", []) == NOT_COVERED
+
+
+ROBOTS = Passage(
+    index=1,
+    title="Lab",
+    section="Robot platforms",
+    text="| Robot | Type | Price | Joints |\n|---|---|---|---|\n"
+    "| Unitree G1 | Humanoid | $16,000 | 23 |\n| Clearpath Jackal | Mobile base | $18,000 | 0 |",
+)
+
+
+def test_a_passage_that_names_the_topic_but_not_the_asked_fact_is_refused(embed_model):
+    def similarity(question: str, texts: list[str]) -> list[float]:
+        q = embed_model.get_query_embedding(question)
+        vectors = embed_model.get_text_embedding_batch(texts)
+        return [sum(a * b for a, b in zip(q, v, strict=True)) for v in vectors]
+
+    off_topic = "How many hours does the Unitree G1 run on a single battery charge?"
+    assert extractive_answer(off_topic, [ROBOTS]) != NOT_COVERED  # words alone are fooled
+    assert extractive_answer(off_topic, [ROBOTS], similarity=similarity) == NOT_COVERED
+    on_topic = "What does the Unitree G1 humanoid cost?"
+    answer = extractive_answer(on_topic, [ROBOTS], similarity=similarity)
+    assert "$16,000" in answer
+    assert cited_indexes(answer) == [1]
