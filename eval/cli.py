@@ -23,7 +23,7 @@ from tqdm import tqdm
 from eval.dataset import DatasetError, GoldenQuestion, load_dataset
 from eval.gate import DEFAULT_TOLERANCES, compare
 from eval.report import Answered, answered, build_report, one_line, render_terminal, write_reports
-from eval.retrieval import QuestionResult
+from eval.retrieval import score_answer
 from ingest.pipeline import IngestInputError, IngestOptions, run_ingest
 from rag.embeddings import build_embed_model
 from rag.engine import build_qa
@@ -82,13 +82,7 @@ async def ask_all(qa: Any, questions: list[GoldenQuestion], *, quiet: bool) -> l
     try:
         for item in tqdm(questions, desc="ask", unit="q", disable=quiet):
             result = await qa.answer(item.question, selected_text=item.selected_text)
-            scored = QuestionResult(
-                question=item,
-                ranked_paths=[s.source_path for s in result.sources],
-                answered=bool(result.sources),
-                answer=result.answer,
-            )
-            rows.append(answered(scored, result))
+            rows.append(answered(score_answer(item, result), result))
     finally:
         await qa.aclose()
     return rows

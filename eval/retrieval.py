@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from eval.dataset import GoldenQuestion
-from rag.engine import TextbookQA
+from rag.engine import AnswerResult, TextbookQA
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,16 @@ class RetrievalReport:
         return [r for r in self.answerable if not r.answered]
 
 
+def score_answer(item: GoldenQuestion, result: AnswerResult) -> QuestionResult:
+    """Where an answer's sources came from, for one golden question."""
+    return QuestionResult(
+        question=item,
+        ranked_paths=[s.source_path for s in result.sources],
+        answered=bool(result.sources),
+        answer=result.answer,
+    )
+
+
 async def evaluate_retrieval(qa: TextbookQA, questions: list[GoldenQuestion]) -> RetrievalReport:
     """Ask every question through the pipeline and score where its sources came from.
 
@@ -75,12 +85,5 @@ async def evaluate_retrieval(qa: TextbookQA, questions: list[GoldenQuestion]) ->
     report = RetrievalReport()
     for item in questions:
         result = await qa.answer(item.question, selected_text=item.selected_text)
-        report.results.append(
-            QuestionResult(
-                question=item,
-                ranked_paths=[s.source_path for s in result.sources],
-                answered=bool(result.sources),
-                answer=result.answer,
-            )
-        )
+        report.results.append(score_answer(item, result))
     return report

@@ -15,18 +15,14 @@ from pathlib import Path
 
 import httpx
 
+from eval.report import percentile
+
 
 def free_port() -> int:
     """A free TCP port on the loopback interface."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-quantile (nearest rank) of values."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def summary_ms(values: list[float]) -> dict[str, float]:

@@ -105,14 +105,13 @@ def _weights(units: list[Unit]) -> dict[str, float]:
 
 
 def _score(unit: Unit, query: dict[str, float], idf: dict[str, float], rank: int) -> float:
-    total = sum(query.values())
-    if not total:
-        return 0.0
     # A question term found in no passage is as specific as the rarest term that is found: a
     # question about something the passages never name is not covered by them.
     rarest = max(idf.values(), default=1.0)
-    matched = sum(w * idf.get(t, rarest) for t, w in query.items() if t in unit.terms)
     possible = sum(w * idf.get(t, rarest) for t, w in query.items())
+    if not possible:
+        return 0.0
+    matched = sum(w * idf.get(t, rarest) for t, w in query.items() if t in unit.terms)
     coverage = matched / possible
     words = len(unit.text.split())
     length = 0.85 if words < 5 else (0.9 if words > 80 else 1.0)

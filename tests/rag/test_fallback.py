@@ -35,7 +35,7 @@ from rag.llms import EXTRACTIVE_MODEL, ExtractiveLLM
 from rag.prompts import build_messages, cited_indexes
 from rag.settings import Settings
 from tests.utils.prompts import PASSAGES, QUESTION
-from tests.utils.simulator import Simulator, close_llm_clients
+from tests.utils.simulator import Simulator
 
 pytestmark = pytest.mark.anyio
 
@@ -80,7 +80,7 @@ async def make_llm(sim: Simulator) -> AsyncIterator[Callable[..., FallbackLLM]]:
 
     yield make
     for llm in built:
-        await close_llm_clients(llm)
+        await llm.aclose()
 
 
 def answered_by(response: ChatResponse) -> tuple[str, bool, bool]:

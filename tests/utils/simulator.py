@@ -25,7 +25,7 @@ from llama_index.core.llms.llm import LLM
 
 from perf.llm_simulator import ModelKnobs, SimulatorServer, create_app, server_config
 
-__all__ = ["ModelKnobs", "Simulator", "close_llm_clients", "openai_clients", "run_simulator"]
+__all__ = ["ModelKnobs", "Simulator", "openai_clients", "run_simulator"]
 
 
 class Simulator:
@@ -105,15 +105,8 @@ def run_simulator(models: dict[str, ModelKnobs], *, seed: int = 1234) -> Iterato
 def openai_clients(llm: LLM) -> list[openai.AsyncOpenAI]:
     """The ``AsyncOpenAI`` clients the routes of a FallbackLLM have opened (OpenAILike caches one).
 
-    Nothing in the service closes them, so a test that is done with an LLM closes them with
-    ``close_llm_clients``, on the event loop that used them.
+    ``FallbackLLM.aclose()`` closes them; tests read them to check that it did.
     """
     routes = getattr(llm, "routes", [])
     clients = (getattr(route.llm, "_aclient", None) for route in routes)
     return [client for client in clients if client is not None]
-
-
-async def close_llm_clients(llm: LLM) -> None:
-    """Close the pooled connections of every route of ``llm`` (see ``openai_clients``)."""
-    for client in openai_clients(llm):
-        await client.close()
