@@ -9,6 +9,7 @@ before it is handed out, instead of failing the request that drew it.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from sqlalchemy import event, text
@@ -181,7 +182,7 @@ def _install_sqlite_hooks(
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(cursor)
         finally:
             cursor.close()
 
@@ -189,6 +190,25 @@ def _install_sqlite_hooks(
     def _on_begin(connection: Connection) -> None:
         immediate = connection.get_execution_options().get(SQLITE_BEGIN_IMMEDIATE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _enable_wal(cursor: Any, attempts: int = 40) -> None:
+    """Switch a SQLite file to WAL, once (the mode is stored in the file).
+
+    Switching needs a moment of exclusive access, and SQLite answers "database is locked" at
+    once, without its busy timeout, when connections race to switch a brand-new file: retry.
+    """
+    cursor.execute("PRAGMA journal_mode")
+    if str(cursor.fetchone()[0]).lower() == "wal":
+        return
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except Exception as exc:  # the driver's OperationalError, wrapped by the async adapter
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)  # only when a new file is being created by racing connections
 
 
 def _first_line(exc: BaseException) -> str:
