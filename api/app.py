@@ -11,6 +11,7 @@ from typing import TypedDict
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from api.auth import AdminKeys
 from api.db.session import StorageUnavailableError
 from api.errors import install_error_handlers
 from api.middleware import JsonBodyMiddleware, RequestIdMiddleware
@@ -30,6 +31,7 @@ class AppState(TypedDict):
     settings: Settings
     qa: TextbookQA
     store: ChatStore
+    admin_keys: AdminKeys
 
 
 def create_app(
@@ -61,7 +63,12 @@ def create_app(
             except StorageUnavailableError as exc:  # readyz says so; requests retry the migration
                 logger.error("database not ready at start-up: %s", exc)
             try:
-                yield {"settings": settings, "qa": qa, "store": store}
+                yield {
+                    "settings": settings,
+                    "qa": qa,
+                    "store": store,
+                    "admin_keys": AdminKeys(settings.admin_api_keys),
+                }
             finally:
                 await qa.aclose()
                 await store.aclose()

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from rag.usage import DEFAULT_PRICES
 
 CommaList = Annotated[list[str], NoDecode]
+DEV_SESSION_SECRET = "dev-only-session-secret-change-me"  # noqa: S105 - refused in production
 
 
 def default_embed_model_path() -> str:
@@ -101,8 +102,23 @@ class Settings(BaseSettings):
     admin_api_keys: CommaList = Field(default_factory=list)
     cors_origins: CommaList = Field(default_factory=list)
     request_timeout_s: float = Field(default=30.0, gt=0)
+    workers: int = Field(default=1, ge=1, le=64)
 
-    @field_validator("llm_fallback_models", "admin_api_keys", "cors_origins", mode="before")
+    # Security: signed session ids, rate limits, client addresses, request size
+    session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
+    rate_limit_session: str = "10/minute"
+    rate_limit_address: str = "1000/day"
+    trusted_proxies: CommaList = Field(default_factory=list)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    # Observability
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_reader_text: bool = False
+    budget_alert_fraction: float = Field(default=0.8, gt=0, le=1)
+
+    @field_validator(
+        "llm_fallback_models", "admin_api_keys", "cors_origins", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -123,6 +139,14 @@ class Settings(BaseSettings):
             problems.append("RAG_ADMIN_API_KEYS is empty")
         if "*" in self.cors_origins:
             problems.append("RAG_CORS_ORIGINS contains '*'")
+        if not self.cors_origins:
+            problems.append("RAG_CORS_ORIGINS is empty (the book's site must be allowed)")
+        if self.session_secret.get_secret_value() == DEV_SESSION_SECRET:
+            problems.append("RAG_SESSION_SECRET is the development default")
+        elif len(self.session_secret.get_secret_value()) < 32:
+            problems.append("RAG_SESSION_SECRET is shorter than 32 characters")
+        if self.workers > 1 and not self.redis_url:
+            problems.append("RAG_WORKERS > 1 needs RAG_REDIS_URL (rate limits must be shared)")
         if problems:
             raise ValueError("unsafe settings for RAG_ENV=production: " + "; ".join(problems))
         return self
