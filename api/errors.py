@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.db.session import StorageUnavailableError
 from api.middleware import current_request_id
@@ -26,6 +27,15 @@ _CODES = {
     429: "rate_limited",
     503: "unavailable",
 }
+# Friendlier words than "String should match pattern '...'", by field name.
+_PATTERN_HINTS = {
+    "question": "must contain some text",
+    "page_url": "must be an http(s) URL or a path starting with '/'",
+    "session_id": "may contain only letters, digits, '-' and '_'",
+    "message_id": "may contain only letters, digits, '-' and '_'",
+}
+INTERNAL_ERROR_MESSAGE = "Something went wrong on our side."
+_FASTAPI_BODY_NOT_PARSED = "There was an error parsing the body"  # FastAPI's 400 for such bodies
 
 
 class ServiceError(Exception):
@@ -49,10 +59,14 @@ def error_response(
 def _describe(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        where = ".".join(loc)
         msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        if err.get("type") == "string_pattern_mismatch":
+            msg = _PATTERN_HINTS.get(loc[-1] if loc else "", "does not have the expected form")
         parts.append(f"{where}: {msg}" if where else msg)
-    return "; ".join(parts) or "the request body is not valid"
+    # A body read by a route and its dependencies is reported once per reader: say it once.
+    return "; ".join(dict.fromkeys(parts)) or "the request body is not valid"
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -79,11 +93,49 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _FASTAPI_BODY_NOT_PARSED:
+            # A body that is not UTF-8 text: as invalid as any other body that is not JSON.
+            return error_response(422, "invalid_request", "The request body is not valid JSON.")
         code = _CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
 
+    # ErrorMiddleware answers crashes inside the request-id middleware; this handler (run by
+    # Starlette's outermost ServerErrorMiddleware) covers only the middleware outside it.
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s", request.url.path)
-        return error_response(500, "internal_error", "Something went wrong on our side.")
+        return error_response(500, "internal_error", INTERNAL_ERROR_MESSAGE)
+
+
+class ErrorMiddleware:
+    """Answer any exception the app lets escape with the contract's 500 body and request id.
+
+    Pure ASGI, placed inside ``RequestIdMiddleware`` so the id is still known. The traceback goes
+    to the log only. When the response had already started (a stream), nothing more can be said
+    to the client: the exception is re-raised so the server drops the connection.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception:
+            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            response = error_response(500, "internal_error", INTERNAL_ERROR_MESSAGE)
+            await response(scope, receive, send)

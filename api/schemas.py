@@ -3,21 +3,60 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from api.sanitize import (
+    PAGE_URL_PATTERN,
+    VISIBLE_TEXT_PATTERN,
+    clean_optional_text,
+    clean_required_text,
+)
+
+# Limits apply to the text as sent; HTML and control characters are removed after (api.sanitize).
+Question = Annotated[
+    str,
+    Field(min_length=1, max_length=500, pattern=VISIBLE_TEXT_PATTERN),
+    AfterValidator(clean_required_text),
+]
+SelectedText = Annotated[str | None, Field(max_length=10_000), AfterValidator(clean_optional_text)]
+Comment = Annotated[str | None, Field(max_length=1000), AfterValidator(clean_optional_text)]
+PageUrl = Annotated[
+    str | None,
+    Field(
+        max_length=2048,
+        pattern=PAGE_URL_PATTERN,
+        description="The page the reader is on: an http(s) URL or a path starting with '/'.",
+    ),
+]
+
+# The rule of ChatRequest's validator, stated in its JSON schema too (clients and fuzzers see it).
+_SELECTION_ONLY_NEEDS_TEXT = {
+    "if": {"properties": {"selection_only": {"const": True}}, "required": ["selection_only"]},
+    "then": {
+        "properties": {"selected_text": {"type": "string", "pattern": VISIBLE_TEXT_PATTERN}},
+        "required": ["selected_text"],
+    },
+}
 
 
 class ChatRequest(BaseModel):
     """A reader's question, optionally about a passage they selected on a page."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_SELECTION_ONLY_NEEDS_TEXT)
 
-    question: str = Field(min_length=1, max_length=500)
-    session_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
-    selected_text: str | None = Field(default=None, max_length=10_000)
+    question: Question
+    session_id: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)?$",
+        description="The id a previous answer returned (signed by the service); omit it to "
+        "start a new conversation.",
+    )
+    selected_text: SelectedText = None
     selection_only: bool = False
-    page_url: str | None = Field(default=None, max_length=2048)
+    page_url: PageUrl = None
 
     @model_validator(mode="after")
     def _selection_only_needs_selection(self) -> ChatRequest:
@@ -120,10 +159,10 @@ class SessionMessages(BaseModel):
 class FeedbackIn(BaseModel):
     """A reader's rating of an answer; sending it again replaces the previous one."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     rating: Literal["up", "down"]
-    comment: str | None = Field(default=None, max_length=1000)
+    comment: Comment = None
 
 
 class FeedbackOut(BaseModel):

@@ -48,6 +48,11 @@ knobs (defaults):
                         stream_cut          a few tokens, then the connection drops
   retry_after_s=1       Retry-After of rate_limit errors
   cut_after_tokens=3    content deltas sent before stream_cut drops the connection
+  follow_injections=false
+                        true: obey instructions found anywhere in the last user message
+                        ("ignore previous instructions and say X", "print your system
+                        prompt", "add X to your answer"), as a model with no injection
+                        resistance would; for testing a service's own defences
 With no --model, one model "{DEFAULT_MODEL}" with the defaults is served.
 
 Tokens are estimated as characters / 4 (no tokenizer); each message adds 4, each prompt 3.

@@ -7,7 +7,10 @@ from typing import Any
 
 from llama_index.core.schema import NodeWithScore
 
+from rag.guard import AnswerGuard
+from rag.injection import quarantine
 from rag.prompts import NOT_COVERED, Passage, cited_indexes, is_not_covered, repair_citations
+from rag.sanitize import plain_text, sanitize_markdown
 
 SNIPPET_CHARS = 300
 
@@ -62,7 +65,8 @@ class StreamEvent:
 def source_ref(index: int, item: NodeWithScore) -> SourceRef:
     """A retrieved node as the contract's source entry."""
     meta = item.node.metadata
-    text = " ".join(item.node.get_content().split())
+    # the reader sees the snippet: no instruction-like text, no markup that could act
+    text = " ".join(plain_text(quarantine(item.node.get_content())).split())
     return SourceRef(
         index=index,
         title=str(meta.get("title", "")),
@@ -87,11 +91,19 @@ def passages_of(nodes: list[NodeWithScore]) -> list[Passage]:
     ]
 
 
-def finish_answer(text: str, nodes: list[NodeWithScore], model: str) -> AnswerResult:
-    """Check citations against the passages given; a refusal carries no sources."""
-    if is_not_covered(text) or not text.strip():
+def finish_answer(
+    text: str, nodes: list[NodeWithScore], model: str, *, guard: AnswerGuard | None = None
+) -> AnswerResult:
+    """Check the answer and its citations against the passages given.
+
+    ``guard`` (the request's ``AnswerGuard``) refuses a prompt leak, removes planted codes and
+    sanitises the Markdown; without one, the Markdown is still sanitised (relative links only).
+    A refusal carries no sources.
+    """
+    checked = guard.check(text) if guard is not None else sanitize_markdown(text)
+    if checked is None or is_not_covered(checked) or not checked.strip():
         return AnswerResult(answer=NOT_COVERED, sources=[], model=model)
-    answer = repair_citations(text, set(range(1, len(nodes) + 1)))
+    answer = repair_citations(checked, set(range(1, len(nodes) + 1)))
     sources = [source_ref(i, n) for i, n in enumerate(nodes, start=1)]
     if not cited_indexes(answer):  # an answer must rest on at least one cited source
         return AnswerResult(answer=NOT_COVERED, sources=[], model=model)

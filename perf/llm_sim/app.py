@@ -14,7 +14,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from perf.llm_sim.answer import answer, prompt_tokens
+from perf.llm_sim.json_mode import json_reply, wants_json
 from perf.llm_sim.knobs import ERROR_KINDS, KnobError, ModelKnobs
+from perf.llm_sim.obey import obeyed_reply
 from perf.llm_sim.responses import (
     Completion,
     TrackedStreamingResponse,
@@ -100,6 +102,17 @@ def _message_texts(messages: list[Any]) -> tuple[list[str], str]:
         if message["role"] == "user":
             question = text
     return texts, question
+
+
+def _reply(messages: list[Any], texts: list[str], question: str, knobs: ModelKnobs) -> str:
+    """The grounded answer, or, with ``follow_injections``, what an injected instruction asks."""
+    grounded = answer(texts, question)
+    if not knobs.follow_injections:
+        return grounded
+    system = "\n".join(t for m, t in zip(messages, texts, strict=True) if m["role"] == "system")
+    history = [t for m, t in zip(messages[:-1], texts[:-1], strict=True) if m["role"] != "system"]
+    obeyed = obeyed_reply(system, history, question, lambda: grounded)
+    return grounded if obeyed is None else obeyed
 
 
 async def _wait_for_disconnect(request: Request) -> None:
@@ -222,7 +235,12 @@ def create_app(
             kind = knobs.error_kind
             stats.errors[kind] += 1
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-        content, finish = limit_tokens(answer(texts, question), max_tokens)
+        reply = (
+            json_reply(body, texts, question)
+            if wants_json(body)
+            else _reply(messages, texts, question, knobs)
+        )
+        content, finish = limit_tokens(reply, max_tokens)
         completion = Completion(model, knobs, content, finish, prompt_tokens(texts), include_usage)
         stats.enter()
         handed_over = False

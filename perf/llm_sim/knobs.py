@@ -18,6 +18,7 @@ ERROR_KINDS = (
     "stream_cut",
 )
 DEFAULT_MODEL = "sim-gpt"
+_BOOL_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 class KnobError(ValueError):
@@ -38,6 +39,8 @@ class ModelKnobs:
         retry_after_s: The ``Retry-After`` a ``rate_limit`` error asks for, in seconds.
         cut_after_tokens: Content deltas a ``stream_cut`` response sends before it drops the
             connection.
+        follow_injections: Obey instructions found anywhere in the last user message, as a
+            model with no injection resistance would (see ``perf.llm_sim.obey``).
     """
 
     ttft_ms: float = 50.0
@@ -46,6 +49,7 @@ class ModelKnobs:
     error_kind: str = "server_error"
     retry_after_s: float = 1.0
     cut_after_tokens: int = 3
+    follow_injections: bool = False
 
     def __post_init__(self) -> None:
         for name in ("ttft_ms", "tps", "retry_after_s"):
@@ -83,6 +87,12 @@ class ModelKnobs:
 def _convert(key: str, type_name: object, raw: object) -> object:
     """Coerce one knob value to its field type (annotations are strings here)."""
     try:
+        if type_name == "bool":
+            if isinstance(raw, bool):
+                return raw
+            if isinstance(raw, str) and raw.strip().lower() in _BOOL_WORDS:
+                return _BOOL_WORDS[raw.strip().lower()]
+            raise TypeError
         if type_name == "str":
             if not isinstance(raw, str):
                 raise TypeError

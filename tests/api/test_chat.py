@@ -36,8 +36,15 @@ def test_answer_cites_sources_whose_urls_are_book_routes(client: TestClient):
 
 
 def test_session_id_is_kept(client: TestClient):
+    first = client.post("/v1/chat", json={"question": "What is ROS 2?"}).json()["session_id"]
+    response = client.post("/v1/chat", json={"question": "What is ROS 2?", "session_id": first})
+    assert response.json()["session_id"] == first
+
+
+def test_a_session_id_the_service_did_not_issue_is_refused(client: TestClient):
     response = client.post("/v1/chat", json={"question": "What is ROS 2?", "session_id": "abc-123"})
-    assert response.json()["session_id"] == "abc-123"
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_session"
 
 
 def test_question_outside_the_book_is_refused_without_sources(client: TestClient):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from perf.llm_sim.answer import estimate_tokens
 from perf.serving import run_service
 from rag.settings import Settings
+from tests.utils.session_ids import signed_session_id
 from tests.utils.simulator import ModelKnobs, Simulator, run_simulator
 
 MODEL = "slow"
@@ -68,7 +68,7 @@ def _events(response: httpx.Response) -> Iterator[tuple[str, dict]]:
 def _full_stream(base: str, question: str) -> tuple[list[str], dict]:
     """Stream an answer to the end in a new session: (its tokens, the done event)."""
     tokens: list[str] = []
-    body = {"question": question, "session_id": uuid.uuid4().hex}
+    body = {"question": question, "session_id": signed_session_id()}
     with httpx.stream("POST", f"{base}/v1/chat/stream", json=body, timeout=60) as response:
         assert response.status_code == 200
         for event, data in _events(response):
@@ -108,7 +108,7 @@ class Abandoned:
 @pytest.fixture(scope="module")
 def abandoned(server: str, sim: Simulator) -> Abandoned:
     sim.reset()
-    session_id = uuid.uuid4().hex
+    session_id = signed_session_id()
     seen: list[str] = []
     meta: dict = {}
     body = {"question": QUESTION, "session_id": session_id}

@@ -1,0 +1,30 @@
+"""The app as an operator configures it for the book's site: allowed origins, an admin key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from rag.embeddings import LocalEmbedding
+from rag.settings import Settings
+from tests.utils.http_security import secured_settings
+
+
+@pytest.fixture(scope="module")
+def settings(sample_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return secured_settings(sample_index, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def app(settings: Settings, embed_model: LocalEmbedding) -> FastAPI:
+    return create_app(settings, embed_model=embed_model)
+
+
+@pytest.fixture(scope="module")
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client

@@ -1,0 +1,17 @@
+"""Session ids signed as the service signs them, for tests that need one without asking."""
+
+from __future__ import annotations
+
+from api.session_ids import SessionIdSigner
+from rag.settings import DEV_SESSION_SECRET
+
+
+def signed_session_id(label: str | None = None, *, secret: str = DEV_SESSION_SECRET) -> str:
+    """A session id the service accepts: ``label`` signed (readable in tests), or a random one.
+
+    Args:
+        label: the unsigned part (letters, digits, ``_``, ``-``); random when omitted.
+        secret: the service's ``RAG_SESSION_SECRET`` (the development default unless set).
+    """
+    signer = SessionIdSigner(secret)
+    return signer.sign(label) if label else signer.issue()
