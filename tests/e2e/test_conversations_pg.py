@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -26,23 +24,23 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from perf.serving import run_service
 from rag.settings import Settings
+from tests.utils.postgres_service import (
+    POSTGRES_URL,
+    create_database,
+    drop_database,
+    require_postgres,
+)
+from tests.utils.session_ids import signed_session_id as sid
 from tests.utils.simulator import ModelKnobs, Simulator, run_simulator
 from tests.utils.tcp_proxy import TcpProxy
 
 # The server is checked first, so an unreachable one skips before the book is indexed.
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("reachable_postgres")]
 
-POSTGRES_URL = os.environ.get(
-    "RAG_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
-REQUIRE_SERVICES = os.environ.get("RAG_REQUIRE_SERVICES") == "1"
 SAMPLE_QA = Path(__file__).resolve().parents[2] / "sample_book" / "qa.jsonl"
 
 SESSIONS = 20
@@ -56,40 +54,20 @@ RECOVERY_S = 10.0
 # --- the database, behind the proxy ---------------------------------------------------------
 
 
-async def _admin(sql: str) -> None:
-    engine = create_async_engine(
-        POSTGRES_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args={"timeout": 3}
-    )
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def reachable_postgres() -> str:
     """The admin URL of the test PostgreSQL server, after checking it answers (else skip/fail)."""
-    try:
-        asyncio.run(_admin("SELECT 1"))
-    except Exception as exc:  # any failure to reach it means: skip (or fail under CI)
-        where = make_url(POSTGRES_URL).render_as_string(hide_password=True)
-        reason = f"PostgreSQL at {where} is unreachable: {exc!r}"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{reason} (RAG_REQUIRE_SERVICES=1)")
-        pytest.skip(reason)
-    return POSTGRES_URL
+    return asyncio.run(require_postgres())
 
 
 @pytest.fixture(scope="module")
 def database(reachable_postgres: str) -> Iterator[str]:
     """The name of a new, empty PostgreSQL database, dropped after the module."""
-    name = f"rag_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    name = asyncio.run(create_database())
     try:
         yield name
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_database(name))
 
 
 @pytest.fixture(scope="module")
@@ -204,8 +182,9 @@ def conversations(service: Service) -> dict[str, list[Exchange]]:
     assert len(questions) >= CHATS_PER_SESSION
     rng = random.Random(20240601)  # noqa: S311 - a reproducible test order
     by_session = {
-        f"s{i:02d}": [
-            Exchange(f"s{i:02d}", question) for question in rng.sample(questions, CHATS_PER_SESSION)
+        sid(f"s{i:02d}"): [
+            Exchange(sid(f"s{i:02d}"), question)
+            for question in rng.sample(questions, CHATS_PER_SESSION)
         ]
         for i in range(SESSIONS)
     }
@@ -241,7 +220,7 @@ def _assert_history(messages: list[dict], exchanges: list[Exchange]) -> None:
 
 
 def _snapshot(base: str) -> dict[str, list[dict]]:
-    return {f"s{i:02d}": _messages(base, f"s{i:02d}") for i in range(SESSIONS)}
+    return {sid(f"s{i:02d}"): _messages(base, sid(f"s{i:02d}")) for i in range(SESSIONS)}
 
 
 # --- the tests ------------------------------------------------------------------------------
@@ -286,19 +265,21 @@ def test_database_outage_answers_503_and_recovers_by_itself(
     with httpx.Client(base_url=service.base, timeout=30) as client:
         proxy.stop()
         try:
-            for session_id in ("s00", "s01", "new-during-outage"):
+            for name in ("s00", "s01", "new-during-outage"):
                 started = time.monotonic()
                 reply = client.post(
-                    "/v1/chat", json={"question": question, "session_id": session_id}
+                    "/v1/chat", json={"question": question, "session_id": sid(name)}
                 )
                 _assert_storage_unavailable(reply, time.monotonic() - started)
 
             started = time.monotonic()
-            reply = client.post("/v1/chat/stream", json={"question": question, "session_id": "s02"})
+            reply = client.post(
+                "/v1/chat/stream", json={"question": question, "session_id": sid("s02")}
+            )
             _assert_storage_unavailable(reply, time.monotonic() - started)
 
             started = time.monotonic()
-            reply = client.get("/v1/sessions/s00/messages")
+            reply = client.get(f"/v1/sessions/{sid('s00')}/messages")
             _assert_storage_unavailable(reply, time.monotonic() - started)
 
             started = time.monotonic()
@@ -314,7 +295,7 @@ def test_database_outage_answers_503_and_recovers_by_itself(
         statuses: list[int] = []
         while True:
             ready_status = client.get("/readyz").status_code
-            reply = client.post("/v1/chat", json={"question": question, "session_id": "s00"})
+            reply = client.post("/v1/chat", json={"question": question, "session_id": sid("s00")})
             statuses.append(reply.status_code)
             assert reply.status_code in (200, 503), reply.text
             if reply.status_code == 200 and ready_status == 200:
@@ -325,13 +306,16 @@ def test_database_outage_answers_503_and_recovers_by_itself(
 
     after = _snapshot(service.base)
     # Nothing asked during the outage was stored, and nothing from before it was lost.
-    assert {sid: msgs for sid, msgs in after.items() if sid != "s00"} == {
-        sid: msgs for sid, msgs in before.items() if sid != "s00"
+    s00 = sid("s00")
+    assert {key: msgs for key, msgs in after.items() if key != s00} == {
+        key: msgs for key, msgs in before.items() if key != s00
     }
-    assert after["s00"][:-2] == before["s00"]
-    _assert_history(after["s00"][:-2], conversations["s00"])
-    question_row, answer_row = after["s00"][-2:]
+    assert after[s00][:-2] == before[s00]
+    _assert_history(after[s00][:-2], conversations[s00])
+    question_row, answer_row = after[s00][-2:]
     assert (question_row["role"], question_row["content"]) == ("user", question)
     assert (answer_row["role"], answer_row["id"]) == ("assistant", recovered["message_id"])
-    missing = httpx.get(f"{service.base}/v1/sessions/new-during-outage/messages", timeout=10)
+    missing = httpx.get(
+        f"{service.base}/v1/sessions/{sid('new-during-outage')}/messages", timeout=10
+    )
     assert missing.status_code == 404

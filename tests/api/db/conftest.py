@@ -10,15 +10,12 @@ is unreachable its tests skip, naming it, unless ``RAG_REQUIRE_SERVICES=1``, whe
 
 from __future__ import annotations
 
-import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,12 +26,13 @@ from sqlalchemy.pool import NullPool
 
 from api.db.migrate import upgrade
 from api.db.models import Base
-from api.db.session import build_engine, build_session_factory, describe_url
-
-POSTGRES_URL = os.environ.get(
-    "RAG_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+from api.db.session import build_engine, build_session_factory
+from tests.utils.postgres_service import (
+    create_database,
+    drop_database,
+    require_postgres,
+    with_database,
 )
-REQUIRE_SERVICES = os.environ.get("RAG_REQUIRE_SERVICES") == "1"
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -46,57 +44,22 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path.as_posix()}"
 
 
-def with_database(url: str, name: str) -> str:
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
-async def _admin(sql: str) -> None:
-    """Run one statement on the server's admin database, outside a transaction."""
-    engine = create_async_engine(POSTGRES_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
-async def create_pg_database() -> str:
-    name = f"rag_test_{uuid.uuid4().hex[:12]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    return name
-
-
-async def drop_pg_database(name: str) -> None:
-    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="session")
 async def postgres_server(anyio_backend: str) -> str:
     """The admin URL of the test PostgreSQL server, after checking it answers."""
-    engine = create_async_engine(POSTGRES_URL, poolclass=NullPool, connect_args={"timeout": 3})
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except Exception as exc:  # any failure to reach it means: skip (or fail under CI)
-        reason = f"PostgreSQL at {describe_url(POSTGRES_URL)} is unreachable: {exc!r}"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{reason} (RAG_REQUIRE_SERVICES=1)")
-        pytest.skip(reason)
-    finally:
-        await engine.dispose()
-    return POSTGRES_URL
+    return await require_postgres()
 
 
 @pytest.fixture(scope="session")
 async def postgres_database(postgres_server: str) -> AsyncIterator[str]:
     """The URL of a PostgreSQL database migrated to head, shared by the run's tests."""
-    name = await create_pg_database()
+    name = await create_database()
     try:
         url = with_database(postgres_server, name)
         await upgrade(url)
         yield url
     finally:
-        await drop_pg_database(name)
+        await drop_database(name)
 
 
 async def empty_tables(url: str) -> None:
@@ -147,11 +110,11 @@ async def empty_db_url(backend: str, _server: str | None, tmp_path: Path) -> Asy
     if _server is None:
         yield sqlite_url(tmp_path / "empty.sqlite3")
         return
-    name = await create_pg_database()
+    name = await create_database()
     try:
         yield with_database(_server, name)
     finally:
-        await drop_pg_database(name)
+        await drop_database(name)
 
 
 @pytest.fixture
