@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import date
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -131,6 +132,38 @@ class ChatStore:
         """Recent feedback, newest first."""
         async with self._session() as session:
             return await repo.list_feedback(session=session, limit=limit, offset=offset)
+
+    async def feedback_page(
+        self, *, limit: int, offset: int, rating: repo.Rating | None = None
+    ) -> tuple[int, list[tuple[Feedback, str | None]]]:
+        """The feedback total and one page of it, newest first, each with its answer's question."""
+        async with self._session() as session, session.begin():
+            total = await repo.count_feedback(session=session, rating=rating)
+            rows = await repo.list_feedback(
+                session=session, limit=limit, offset=offset, rating=rating
+            )
+            questions = await repo.questions_for(
+                session=session, answers=[row.message for row in rows]
+            )
+        return total, [(row, questions.get(row.message_id)) for row in rows]
+
+    async def daily_usage(self, *, since: date, until: date | None = None) -> list[repo.DailyUsage]:
+        """Answers, tokens and dollars per UTC day and model (the cost ledger)."""
+        async with self._session() as session:
+            return await repo.daily_usage(session=session, since=since, until=until)
+
+    async def spend_on(self, day: date) -> float:
+        """Dollars every process spent on LLM answers on one UTC day, as stored."""
+        rows = await self.daily_usage(since=day, until=day)
+        return sum(row.cost_usd for row in rows)
+
+    async def feedback_counts(self) -> dict[str, int]:
+        """Answers rated up and down."""
+        async with self._session() as session, session.begin():
+            return {
+                rating: await repo.count_feedback(session=session, rating=rating)
+                for rating in ("up", "down")
+            }
 
     async def aclose(self) -> None:
         """Close every pooled connection."""

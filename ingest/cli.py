@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from ingest.pipeline import IngestInputError, IngestOptions, run_ingest
 from rag.embeddings import build_embed_model
+from rag.logs import configure_json_logging
+from rag.redaction import settings_secrets
 from rag.settings import Settings, get_settings
 from rag.vector_store import IndexUnavailableError, build_qdrant_client
 
@@ -42,7 +43,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         "--collection", default=settings.collection, help="index name (default: %(default)s)"
     )
     parser.add_argument("--full", action="store_true", help="re-embed every file")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bars (none either when stderr is not a terminal)",
+    )
     return parser
 
 
@@ -50,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``rag-ingest``."""
     settings = get_settings()
     args = build_parser(settings).parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    configure_json_logging(settings.log_level, secrets=settings_secrets(settings))
     settings = settings.model_copy(
         update={
             "collection": args.collection,
@@ -68,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         chunk_tokens=settings.chunk_tokens,
         overlap_tokens=settings.chunk_overlap_tokens,
         full=args.full,
-        show_progress=not args.quiet,
+        # the bars redraw in place: only on a terminal, never into a log file or pipe
+        show_progress=not args.quiet and sys.stderr.isatty(),
     )
     if not args.docs_dir.is_dir():
         print(f"rag-ingest: error: {args.docs_dir} is not a folder", file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 _POINT_NAMESPACE = uuid.UUID("5a0c6c52-9f43-4c1e-9d0b-7c1e2f0a4b11")
 _COPY_BATCH = 256
 T = TypeVar("T")
+#: Called as work advances: (stage "read" in files or "embed" in chunks, done, total).
+ProgressHook = Callable[[str, int, int], None]
 
 
 class IngestInputError(ValueError):
@@ -53,6 +55,7 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     chunks_embedded: int = 0
     chunks_copied: int = 0
+    chunks_deleted: int = 0  # points of the serving version not carried into the new one
     chunks_total: int = 0
     seconds: float = 0.0
 
@@ -144,13 +147,83 @@ def _copy_points(client: QdrantClient, source: str, target: str, ids: Sequence[s
 
 
 def run_ingest(
-    options: IngestOptions, *, client: QdrantClient, embed_model: LocalEmbedding
+    options: IngestOptions,
+    *,
+    client: QdrantClient,
+    embed_model: LocalEmbedding,
+    progress: ProgressHook | None = None,
 ) -> IngestReport:
     """Index a docs folder: unchanged files are reused, changed ones re-embedded, deleted purged.
+
+    Every run, failed ones included, writes one ``ingest_run`` log line.
 
     Raises:
         IngestInputError: the folder is missing or holds no markdown.
     """
+    started = time.perf_counter()
+    try:
+        report = _ingest(options, client=client, embed_model=embed_model, progress=progress)
+    except BaseException as exc:
+        _log_run(options, None, time.perf_counter() - started, failure=exc)
+        raise
+    _log_run(options, report, report.seconds)
+    return report
+
+
+def _log_run(
+    options: IngestOptions,
+    report: IngestReport | None,
+    seconds: float,
+    *,
+    failure: BaseException | None = None,
+) -> None:
+    """The run's one log line: what it read, embedded and dropped, and what went wrong."""
+    done = report or IngestReport(collection=options.collection)
+    errors = [f"{path}: {reason}" for path, reason in done.skipped]
+    if failure is not None:
+        errors.append(f"{type(failure).__name__}: {failure}")
+    outcome = "failed" if failure else "published" if done.published else "unchanged"
+    logger.log(
+        logging.ERROR if failure else logging.INFO,
+        "ingest run %s",
+        outcome,
+        extra={
+            "event": "ingest_run",
+            "outcome": outcome,
+            "collection": options.collection,
+            "version": done.version,
+            "files": done.files_seen,
+            "files_indexed": done.files_indexed,
+            "files_unchanged": done.files_unchanged,
+            "files_deleted": done.files_deleted,
+            "files_skipped": len(done.skipped),
+            "chunks_embedded": done.chunks_embedded,
+            "chunks_copied": done.chunks_copied,
+            "chunks_deleted": done.chunks_deleted,
+            "chunks_total": done.chunks_total,
+            "duration_s": round(seconds, 3),
+            "errors": errors,
+        },
+    )
+
+
+def _tracked(items: Sequence[T], stage: str, progress: ProgressHook | None) -> Iterator[T]:
+    """Yield ``items``, telling ``progress`` after each one has been handled."""
+    if progress is not None:
+        progress(stage, 0, len(items))
+    for done, item in enumerate(items, start=1):
+        yield item
+        if progress is not None:
+            progress(stage, done, len(items))
+
+
+def _ingest(
+    options: IngestOptions,
+    *,
+    client: QdrantClient,
+    embed_model: LocalEmbedding,
+    progress: ProgressHook | None,
+) -> IngestReport:
     started = time.perf_counter()
     docs_dir = options.docs_dir
     if not docs_dir.is_dir():
@@ -172,6 +245,7 @@ def run_ingest(
     )
     live = active_collection(client, options.collection)
     previous = Manifest.from_metadata(collection_metadata(client, live)) if live else None
+    live_chunks = previous.chunk_count if previous is not None else 0
     if previous is not None and (options.full or previous.signature != signature):
         previous = None
 
@@ -189,8 +263,13 @@ def run_ingest(
 
     pages: list[Page] = []
     unread: dict[str, FileEntry] = {}  # drafts and unreadable files, with any points carried over
+    to_read = diff.changed + diff.added
     for rel in tqdm(
-        diff.changed + diff.added, desc="read", unit="file", disable=not options.show_progress
+        _tracked(to_read, "read", progress),
+        total=len(to_read),
+        desc="read",
+        unit="file",
+        disable=not options.show_progress,
     ):
         try:
             pages.append(
@@ -223,7 +302,7 @@ def run_ingest(
             if live is not None and ids:
                 report.chunks_copied = _copy_points(client, live, version, ids)
         report.chunks_embedded = _embed_pages(
-            pages, options, signature, client, version, embed_model, manifest
+            pages, options, signature, client, version, embed_model, manifest, progress
         )
         client.update_collection(version, metadata=manifest.to_metadata())
         publish_version(client, options.collection, version)
@@ -236,6 +315,7 @@ def run_ingest(
     report.files_unchanged = len(diff.unchanged)
     report.files_deleted = len(diff.deleted)
     report.chunks_total = manifest.chunk_count
+    report.chunks_deleted = max(0, live_chunks - report.chunks_copied)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -248,6 +328,7 @@ def _embed_pages(
     version: str,
     embed_model: LocalEmbedding,
     manifest: Manifest,
+    progress: ProgressHook | None = None,
 ) -> int:
     """Chunk, embed and store the given pages; record them in the manifest."""
     chunks = [
@@ -263,6 +344,7 @@ def _embed_pages(
     store = build_vector_store(client, version)
     ids: dict[str, list[str]] = {page.relative_path: [] for page in pages}
     nodes = (chunk_to_node(chunk, signature) for chunk in chunks)
+    embedded = 0
     with tqdm(
         total=len(chunks), desc="embed", unit="chunk", disable=not options.show_progress
     ) as bar:
@@ -273,6 +355,9 @@ def _embed_pages(
                 ids[chunk.page.relative_path].append(node.node_id)
             store.add([node for _, node in batch])
             bar.update(len(batch))
+            embedded += len(batch)
+            if progress is not None:
+                progress("embed", embedded, len(chunks))
     for page in pages:
         manifest.files[page.relative_path] = FileEntry(
             content_hash=page.content_hash, point_ids=tuple(ids[page.relative_path])
@@ -284,4 +369,4 @@ def _relative(path: Path, docs_dir: Path) -> str:
     return path.relative_to(docs_dir).as_posix()
 
 
-__all__ = ["IngestInputError", "IngestOptions", "IngestReport", "run_ingest"]
+__all__ = ["IngestInputError", "IngestOptions", "IngestReport", "ProgressHook", "run_ingest"]

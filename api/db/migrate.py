@@ -168,8 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.action == "current" and args.revision is not None:
         parser.error("current takes no REVISION")
 
-    url = get_settings().resolved_database_url
-    configure_logging()
+    settings = get_settings()
+    url = settings.resolved_database_url
+    configure_logging(settings)
     logging.getLogger("alembic.runtime.migration").addFilter(_only_steps)
     try:
         if args.action == "current":

@@ -13,10 +13,10 @@ import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import String, delete, exists, literal, select, update
+from sqlalchemy import String, and_, delete, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import SessionTransactionOrigin, joinedload
@@ -258,6 +258,92 @@ async def list_feedback(
     query = query.order_by(Feedback.updated_at.desc(), Feedback.id).limit(limit).offset(offset)
     async with _transaction(session):
         return list(await session.scalars(query))
+
+
+async def count_feedback(*, session: AsyncSession, rating: Rating | None = None) -> int:
+    """How many answers have feedback (with this rating, if given)."""
+    query = select(func.count()).select_from(Feedback)
+    if rating is not None:
+        query = query.where(Feedback.rating == rating)
+    async with _transaction(session):
+        return int(await session.scalar(query) or 0)
+
+
+async def questions_for(*, session: AsyncSession, answers: Sequence[Message]) -> dict[str, str]:
+    """The reader's question each answer replied to (the message just before it), by answer id."""
+    if not answers:
+        return {}
+    wanted = {(a.session_id, a.seq - 1): a.id for a in answers}
+    query = select(Message.session_id, Message.seq, Message.content).where(
+        Message.role == "user",
+        or_(*(and_(Message.session_id == sid, Message.seq == seq) for sid, seq in wanted)),
+    )
+    async with _transaction(session):
+        rows = (await session.execute(query)).all()
+    return {wanted[(row.session_id, row.seq)]: row.content for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class DailyUsage:
+    """What one model's answers used on one UTC day."""
+
+    day: date
+    model: str
+    answers: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
+async def daily_usage(
+    *, session: AsyncSession, since: date, until: date | None = None
+) -> list[DailyUsage]:
+    """Answers, tokens and dollars per UTC day and model, from ``since`` to ``until`` (inclusive).
+
+    Ordered by day, then model. Answers without a model (an interrupted stream) are left out.
+    """
+    start = datetime.combine(since, time.min, tzinfo=UTC)
+    day = _utc_day(session, Message.created_at).label("day")
+    query = select(
+        day,
+        Message.model,
+        func.count(),
+        func.coalesce(func.sum(Message.prompt_tokens), 0),
+        func.coalesce(func.sum(Message.completion_tokens), 0),
+        func.coalesce(func.sum(Message.cost_usd), 0),
+    ).where(
+        Message.role == "assistant",
+        Message.model.is_not(None),
+        Message.model != "",
+        Message.created_at >= start,
+    )
+    if until is not None:
+        end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
+        query = query.where(Message.created_at < end)
+    query = query.group_by(day, Message.model).order_by(day, Message.model)
+    async with _transaction(session):
+        rows = (await session.execute(query)).all()
+    return [
+        DailyUsage(
+            day=value if isinstance(value, date) else date.fromisoformat(str(value)),
+            model=str(model),
+            answers=int(answers),
+            prompt_tokens=int(prompt),
+            completion_tokens=int(completion),
+            cost_usd=float(cost),
+        )
+        for value, model, answers, prompt, completion, cost in rows
+    ]
+
+
+def _utc_day(session: AsyncSession, column: Any) -> Any:
+    """The UTC calendar day of a timestamp column, in the session's SQL dialect."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return func.date(func.timezone("UTC", column))
+    if dialect == "sqlite":  # stored as UTC text: 'YYYY-MM-DD HH:MM:SS...'
+        return func.date(column)
+    raise NotImplementedError(f"unsupported database dialect {dialect!r}")
 
 
 @asynccontextmanager
