@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
 from typing import Any
 
-#: How far each metric may drop below the baseline before the gate fails (absolute, 0..1 scale).
-DEFAULT_TOLERANCES: dict[str, float] = {
-    "hit@1": 0.05,
-    "hit@3": 0.03,
-    "hit@5": 0.02,
-    "mrr": 0.02,
-    "ndcg": 0.02,
-    "refusal_accuracy": 0.05,
-    "citation_validity": 0.02,
-}
+#: The tolerances ``rag-eval --baseline`` uses unless ``--tolerances`` names another file.
+TOLERANCES_FILE = Path(__file__).with_name("tolerances.toml")
+
+
+class TolerancesError(ValueError):
+    """A tolerances file that cannot be used; the message names the file."""
+
+
+def load_tolerances(path: Path = TOLERANCES_FILE) -> dict[str, float]:
+    """Read ``[tolerances]`` (metric name = allowed absolute drop) from a TOML file.
+
+    Raises:
+        TolerancesError: the file is unreadable, not TOML, or a tolerance is not a number >= 0.
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise TolerancesError(f"tolerances {path}: {exc}") from exc
+    table = data.get("tolerances")
+    if not isinstance(table, dict) or not table:
+        raise TolerancesError(f"tolerances {path}: no [tolerances] table")
+    tolerances: dict[str, float] = {}
+    for name, value in table.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise TolerancesError(f"tolerances {path}: {name} must be a number >= 0")
+        tolerances[name] = float(value)
+    return tolerances
 
 
 def compare(
