@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 export RAGAS_DO_NOT_TRACK = true
 
-.PHONY: install run ingest serve test lint bench clean
+.PHONY: install run ingest serve test lint bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(BIN)/python:
 # torch first, as the CPU build: otherwise sentence-transformers pulls a CUDA build.
 $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,eval]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -38,6 +38,11 @@ lint: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# schemathesis (every check) against rag-serve on loopback, the LLM simulator as its model; the
+# command and its settings: tests/api/security/test_schemathesis.py and schemathesis.toml there.
+fuzz: install
+	$(BIN)/python -m pytest tests/api/security/test_schemathesis.py -q
 
 bench: install
 	$(BIN)/python -m perf.bench

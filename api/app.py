@@ -8,14 +8,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
-from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
+from fastapi import Depends, FastAPI
 
 from api.auth import AdminKeys
+from api.body_limit import BodyLimitMiddleware
+from api.client_address import ClientAddressResolver
 from api.db.session import StorageUnavailableError
-from api.errors import install_error_handlers
+from api.db.statement_log import install_statement_log
+from api.errors import ErrorMiddleware, install_error_handlers
+from api.ingest_jobs import IngestJobs
+from api.metrics import Metrics
 from api.middleware import JsonBodyMiddleware, RequestIdMiddleware
-from api.routes import chat, health, sessions
+from api.observability import ObservabilityMiddleware, record_route
+from api.origin_check import CorsMiddleware, OriginCheckMiddleware, OriginPolicy, cors_options
+from api.ratelimit import RateLimiter, RateLimitHooks, build_rate_limiter
+from api.routes import admin, admin_stats, chat, health, sessions
+from api.security_headers import SecurityHeadersMiddleware
+from api.session_ids import SessionIdSigner
+from api.status import StatusMonitor
 from api.storage import ChatStore
 from rag.embeddings import LocalEmbedding, build_embed_model
 from rag.engine import TextbookQA, build_qa
@@ -32,6 +42,12 @@ class AppState(TypedDict):
     qa: TextbookQA
     store: ChatStore
     admin_keys: AdminKeys
+    ingest_jobs: IngestJobs
+    rate_limiter: RateLimiter
+    session_ids: SessionIdSigner
+    client_addresses: ClientAddressResolver
+    metrics: Metrics
+    monitor: StatusMonitor
 
 
 def create_app(
@@ -44,6 +60,7 @@ def create_app(
         embed_model: an already loaded embedding model to share (tests); loaded at start-up if None.
     """
     settings = settings or get_settings()
+    metrics = Metrics.from_environment()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[AppState]:
@@ -51,27 +68,54 @@ def create_app(
         try:
             model = embed_model or build_embed_model(settings)
             await asyncio.to_thread(model.load)  # the first request should not pay for it
-            qa = build_qa(settings, client=client, embed_model=model)
-            if not qa.is_ready():
-                logger.warning(
-                    "no index for collection %r yet: run rag-ingest (/readyz is 503 until then)",
-                    settings.collection,
-                )
+            qa = build_qa(settings, client=client, embed_model=model, observer=metrics)
+            try:
+                if not qa.is_ready():
+                    logger.warning(
+                        "no index for collection %r yet: run rag-ingest (/readyz is 503 until "
+                        "then)",
+                        settings.collection,
+                    )
+            except Exception as exc:  # a Qdrant server down: /readyz says so until it is back
+                logger.error("vector store unreachable at start-up: %s", type(exc).__name__)
             store = ChatStore.from_settings(settings)
+            install_statement_log(store.engine, slow_ms=settings.db_slow_statement_ms)
             try:
                 await store.migrate()
             except StorageUnavailableError as exc:  # readyz says so; requests retry the migration
                 logger.error("database not ready at start-up: %s", exc)
+            rate_limiter = build_rate_limiter(
+                settings, RateLimitHooks(on_limited=metrics.rate_limited)
+            )
+            if not await rate_limiter.check():
+                logger.warning("rate-limit store unreachable at start-up: counting in-process")
+            ingest_jobs = IngestJobs(
+                settings,
+                client=client,
+                lock=qa.lock,
+                embed_model_factory=lambda: build_embed_model(settings),
+            )
+            monitor = StatusMonitor.for_app(settings, qa=qa, store=store, metrics=metrics)
+            await monitor.start()  # gauges set, daily budget seeded from the stored spend
             try:
                 yield {
                     "settings": settings,
                     "qa": qa,
                     "store": store,
                     "admin_keys": AdminKeys(settings.admin_api_keys),
+                    "ingest_jobs": ingest_jobs,
+                    "rate_limiter": rate_limiter,
+                    "session_ids": SessionIdSigner(settings.session_secret.get_secret_value()),
+                    "client_addresses": ClientAddressResolver(settings.trusted_proxies),
+                    "metrics": metrics,
+                    "monitor": monitor,
                 }
             finally:
+                await monitor.stop()
+                await ingest_jobs.aclose()  # before the client it writes through closes
                 await qa.aclose()
                 await store.aclose()
+                await rate_limiter.aclose()
         finally:
             client.close()
 
@@ -80,19 +124,26 @@ def create_app(
         version="1.0.0",
         summary="Answers questions about the textbook, citing the page and heading.",
         lifespan=lifespan,
+        dependencies=[Depends(record_route)],  # route templates for the access log and metrics
+        redoc_url=None,  # /docs is the one API page; its CSP is in api.security_headers
     )
     install_error_handlers(app)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "Retry-After"],
-        )
+    origins = OriginPolicy.from_settings(settings.cors_origins, env=settings.env)
+    # The last added runs first: RequestId -> Observability -> SecurityHeaders -> CORS -> Error ->
+    # BodyLimit -> OriginCheck -> JsonBody -> routes. CORS sits outside the error and size
+    # guards so that an allowed page can read their 413/500 bodies too.
     app.add_middleware(JsonBodyMiddleware)
+    app.add_middleware(OriginCheckMiddleware, policy=origins)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ErrorMiddleware)
+    app.add_middleware(CorsMiddleware, **cors_options(origins))
+    app.add_middleware(SecurityHeadersMiddleware, docs_url=app.docs_url)
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(chat.router)
     app.include_router(sessions.router)
+    app.include_router(admin.router)
+    app.include_router(admin_stats.router)
+    app.include_router(admin_stats.dashboard_router)
     app.include_router(health.router)
     return app

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import shutil
 import sys
+import tempfile
+from typing import Any
 
 import uvicorn
+from pydantic import ValidationError
 
 from api.logs import configure_logging
+from api.metrics import MULTIPROC_ENV, clear_multiprocess_dir
 from rag.settings import get_settings
 
 
@@ -22,9 +29,23 @@ def main(argv: list[str] | None = None) -> int:
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
     )
     parser.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: RAG_WORKERS, 1)"
+    )
     args = parser.parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        print(f"rag-serve: error: {settings_errors(exc)}", file=sys.stderr)
+        return 1
+    args.workers = args.workers or settings.workers
+    if args.workers > 1 and settings.env == "production" and not settings.redis_url:
+        print(
+            "rag-serve: error: unsafe settings for RAG_ENV=production: several workers need "
+            "RAG_REDIS_URL (rate limits must be shared)",
+            file=sys.stderr,
+        )
+        return 1
     if args.workers > 1 and not settings.qdrant_url:
         print(
             "rag-serve: error: several workers need a Qdrant server (set RAG_QDRANT_URL); "
@@ -32,18 +53,74 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    configure_logging()
+    configure_logging(settings)
+    metrics_dir, created = prepare_metrics_dir(args.workers)
     print(f"rag-serve: serving on http://{args.host}:{args.port} (API docs at /docs)")
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="info",
-        log_config=None,  # keep the JSON handlers configured above
-    )
+    if metrics_dir:
+        print(f"rag-serve: metrics of {args.workers} worker(s) kept in {metrics_dir}")
+    try:
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=settings.log_level.lower(),
+            log_config=WORKER_LOG_CONFIG,  # JSON lines in every worker process too
+            access_log=False,  # api.observability writes the one access line per request
+            # a worker importing torch and loading the embedding model can miss uvicorn's
+            # 5 s ping, and be killed and restarted forever on a busy machine
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+            proxy_headers=False,  # the client address comes from api.client_address
+        )
+    finally:
+        if created:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def prepare_metrics_dir(workers: int) -> tuple[str | None, bool]:
+    """The Prometheus multiprocess directory for this run, emptied; and whether we created it.
+
+    ``PROMETHEUS_MULTIPROC_DIR`` when set; else, for several workers, a new temporary directory
+    (removed when the server stops); else None (one process keeps its metrics in memory).
+    """
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        os.makedirs(given, exist_ok=True)
+        clear_multiprocess_dir(given)  # values of an earlier run must not add up with ours
+        return given, False
+    if workers <= 1:
+        return None, False
+    path = tempfile.mkdtemp(prefix="rag-metrics-")
+    os.environ[MULTIPROC_ENV] = path  # the workers inherit it, before they import the client
+    return path, True
+
+
+def worker_log_handler() -> logging.Handler:
+    """The JSON log handler, set up again in each worker process uvicorn starts."""
+    configure_logging(get_settings())
+    return logging.getLogger().handlers[0]
+
+
+WORKER_HEALTHCHECK_S = 60
+WORKER_LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"json": {"()": "api.cli.worker_log_handler"}},
+    "root": {"handlers": ["json"]},
+}
+
+
+def settings_errors(exc: ValidationError) -> str:
+    """What is wrong with the settings, without echoing their values (they may hold secrets)."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(part) for part in error.get("loc", ()))
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        name = f"RAG_{where.upper()}: " if where else ""
+        problems.append(f"{name}{message}")
+    return "; ".join(problems) or "invalid settings"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -49,10 +50,18 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 120)
 
 
 @contextmanager
-def run_process(args: list[str], ready_url: str, env: dict[str, str]) -> Iterator[int]:
-    """Run a process until the block ends; yields its pid once ``ready_url`` answers."""
+def run_process(
+    args: list[str], ready_url: str, env: dict[str, str], *, stderr: IO[bytes] | None = None
+) -> Iterator[int]:
+    """Run a process until the block ends; yields its pid once ``ready_url`` answers.
+
+    Its stderr goes to ``stderr`` when given (e.g. an open file, to read its logs), else nowhere.
+    """
     proc = subprocess.Popen(  # noqa: S603 - our own entry points
-        args, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        args,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=stderr if stderr is not None else subprocess.DEVNULL,
     )
     try:
         _wait_ready(ready_url, proc)
@@ -62,14 +71,33 @@ def run_process(args: list[str], ready_url: str, env: dict[str, str]) -> Iterato
         proc.wait(timeout=30)
 
 
+UNLIMITED_RATES = {
+    "RAG_RATE_LIMIT_SESSION": "1000000/minute",
+    "RAG_RATE_LIMIT_ADDRESS": "1000000000/day",
+    "RAG_RATE_LIMIT_NEW_SESSIONS": "1000000/minute",
+}
+
+
 @contextmanager
-def run_service(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
-    """``rag-serve`` on a free port over ``data_dir``; yields (base URL, pid)."""
+def run_service(
+    data_dir: Path, env: dict[str, str] | None = None, *, stderr: IO[bytes] | None = None
+) -> Iterator[tuple[str, int]]:
+    """``rag-serve`` on a free port over ``data_dir``; yields (base URL, pid).
+
+    Its log lines (stderr) go to ``stderr`` when given, else nowhere. The rate limits are lifted
+    (``UNLIMITED_RATES``: a benchmark measures the service, not its limiter) unless ``env`` sets
+    them.
+    """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     args = [sys.executable, "-m", "api.cli", "--port", str(port)]
-    service_env = {"RAG_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", **(env or {})}
-    with run_process(args, f"{base}/readyz", service_env) as pid:
+    service_env = {
+        "RAG_DATA_DIR": str(data_dir),
+        "HF_HUB_OFFLINE": "1",
+        **UNLIMITED_RATES,
+        **(env or {}),
+    }
+    with run_process(args, f"{base}/readyz", service_env, stderr=stderr) as pid:
         yield base, pid
 
 

@@ -8,6 +8,7 @@ check -> sources.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -18,7 +19,9 @@ from llama_index.core.llms.llm import LLM
 from llama_index.core.postprocessor import SimilarityPostprocessor
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.vector_stores.qdrant import QdrantVectorStore
 from qdrant_client import QdrantClient
+from qdrant_client.http.exceptions import ResponseHandlingException
 
 from rag.answers import (
     AnswerResult,
@@ -32,15 +35,19 @@ from rag.budget import DailyBudget
 from rag.cache import AnswerCache, cache_key
 from rag.condense import Turn, condense, condense_with_llm
 from rag.embeddings import LocalEmbedding
+from rag.guard import AnswerGuard
 from rag.llms import EXTRACTIVE_MODEL, build_extractive_llm, build_llm
+from rag.observer import AnswerOutcome, NullObserver, PipelineObserver
 from rag.postprocessors import SelectedTextPostprocessor, TopKPostprocessor
 from rag.prompts import NOT_COVERED, build_messages
 from rag.retrievers import QdrantRetriever
+from rag.sanitize import normalise_hosts
 from rag.settings import Settings
 from rag.usage import cost_usd, count_tokens, estimate_prompt_tokens
 from rag.vector_store import active_collection, build_vector_store
 
 _QUERY_SELECTION_CHARS = 1000
+logger = logging.getLogger(__name__)
 
 
 class IndexNotReadyError(RuntimeError):
@@ -59,6 +66,8 @@ class TextbookQA:
         prices: USD per million (input, output) tokens by model name.
         history_max_turns: turns of the conversation kept (for condensing and the prompt).
         history_max_tokens: token cap on those turns (oldest dropped first).
+        observer: told of cache look-ups, answers served and the tokens they used.
+        link_hosts: hosts of the book's site, which answers may link to (others are removed).
     """
 
     def __init__(
@@ -77,6 +86,8 @@ class TextbookQA:
         prices: Mapping[str, Sequence[float]] | None = None,
         history_max_turns: int = 4,
         history_max_tokens: int = 1500,
+        observer: PipelineObserver | None = None,
+        link_hosts: Sequence[str] = (),
     ) -> None:
         self.retriever = retriever
         self.llm = llm
@@ -91,6 +102,8 @@ class TextbookQA:
         self.prices = prices or {}
         self.history_max_turns = history_max_turns
         self.history_max_tokens = history_max_tokens
+        self.observer: PipelineObserver = observer or NullObserver()
+        self.link_hosts = normalise_hosts(link_hosts)
 
     @property
     def model_name(self) -> str:
@@ -163,7 +176,10 @@ class TextbookQA:
 
     def _cached(self, key: str | None) -> AnswerResult | None:
         """The cached answer for ``key``, marked as such and costing nothing this time."""
-        hit = self.cache.get(key) if self.cache is not None and key is not None else None
+        if self.cache is None or key is None:
+            return None
+        hit = self.cache.get(key)
+        self.observer.cache_lookup(hit=hit is not None)
         if hit is not None:
             hit.cached = True
             hit.retrieval_ms = hit.generation_ms = 0.0
@@ -212,11 +228,25 @@ class TextbookQA:
     def _complete(
         self, result: AnswerResult, key: str | None, *, started: float, retrieved: float
     ) -> None:
-        """Stamp the timings, and cache the answer unless it is degraded."""
+        """Stamp the timings, cache the answer unless it is degraded, and report it."""
         result.retrieval_ms = (retrieved - started) * 1000
         result.generation_ms = (time.perf_counter() - retrieved) * 1000
         if key is not None and self.cache is not None and not result.degraded:
             self.cache.put(key, result)
+        self.observer.answer_served(
+            outcome=_outcome(result),
+            retrieval_s=result.retrieval_ms / 1000,
+            generation_s=result.generation_ms / 1000,
+            total_s=time.perf_counter() - started,
+        )
+
+    def _served_from_cache(self, started: float) -> None:
+        self.observer.answer_served(
+            outcome="cached",
+            retrieval_s=None,
+            generation_s=None,
+            total_s=time.perf_counter() - started,
+        )
 
     async def answer(
         self,
@@ -233,6 +263,7 @@ class TextbookQA:
             question, history, selected_text, selection_only
         )
         if (hit := self._cached(key)) is not None:
+            self._served_from_cache(started)
             return hit
         nodes = await self.retrieve(
             standalone,
@@ -264,8 +295,10 @@ class TextbookQA:
     ) -> AsyncIterator[StreamEvent]:
         """Retrieve, then stream: the passages, the answer's deltas, and the checked result.
 
-        The deltas are the model's raw text; the final ``AnswerResult`` has its citations checked
-        (a refusal carries no sources), so a client shows the deltas and then the final answer.
+        The deltas are the model's text once ``rag.guard`` has checked it (words that could start
+        a system-prompt leak, and markup, are held until known to be safe; nothing more after a
+        leak); the final ``AnswerResult`` also has its citations checked (a refusal carries no
+        sources), so a client shows the deltas and then the final answer.
         A cached answer is replayed as one delta.
         """
         started = time.perf_counter()
@@ -273,6 +306,7 @@ class TextbookQA:
             question, history, selected_text, selection_only
         )
         if (hit := self._cached(key)) is not None:
+            self._served_from_cache(started)
             yield StreamEvent(sources=hit.sources)
             yield StreamEvent(delta=hit.answer)
             yield StreamEvent(result=hit)
@@ -293,12 +327,22 @@ class TextbookQA:
             extra: dict[str, Any] = {}
             messages = build_messages(standalone, passages_of(nodes), history=history)
             llm, over_budget = self._answering_llm()
+            # deltas are shown only once checked (prompt leak, planted codes, markup)
+            shield = AnswerGuard.for_messages(messages, hosts=self.link_hosts).stream()
             gen = await llm.astream_chat(messages)
             async for chunk in gen:
                 extra.update(chunk.additional_kwargs)
                 if chunk.delta:
+                    if not parts:
+                        self.observer.llm_first_token(
+                            model=str(extra.get("model", llm.metadata.model_name)),
+                            seconds=time.perf_counter() - started,
+                        )
                     parts.append(chunk.delta)
-                    yield StreamEvent(delta=chunk.delta)
+                    if safe := shield.feed(chunk.delta):
+                        yield StreamEvent(delta=safe)
+            if tail := shield.finish():
+                yield StreamEvent(delta=tail)
             extra.setdefault("model", llm.metadata.model_name)
             result = self._finish(messages, "".join(parts), nodes, extra, over_budget=over_budget)
         self._complete(result, key, started=started, retrieved=retrieved)
@@ -319,7 +363,8 @@ class TextbookQA:
         they are counted locally and flagged ``estimated``. The extractive answerer costs nothing.
         """
         model = str(extra.get("model", self.model_name))
-        result = finish_answer(text, nodes, model)
+        guard = AnswerGuard.for_messages(messages, hosts=self.link_hosts)
+        result = finish_answer(text, nodes, model, guard=guard)
         result.degraded = over_budget or bool(extra.get("degraded", False))
         if model == EXTRACTIVE_MODEL:
             return result
@@ -330,19 +375,51 @@ class TextbookQA:
             result.usage["estimated"] = True
         cost = cost_usd(model, prompt, completion, self.prices)
         result.usage.update(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost)
+        self.observer.llm_usage(
+            model=model, prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost
+        )
         if self.budget is not None:
             self.budget.add(cost)
         return result
 
 
+def _reading_store(client: QdrantClient, collection: str) -> QdrantVectorStore:
+    """The store the retriever parses results with (its queries go through ``client``).
+
+    Building a store asks the server whether the collection exists. A Qdrant server that is down
+    at start-up must not stop the service (``/readyz`` reports it until it is back), so the store
+    is then built over an empty in-memory client, as if the collection did not exist yet.
+    """
+    try:
+        return build_vector_store(client, collection)
+    except ResponseHandlingException as exc:
+        logger.warning("Qdrant unreachable at start-up: %s", type(exc).__name__)
+        return build_vector_store(QdrantClient(location=":memory:"), collection)
+
+
+def _outcome(result: AnswerResult) -> AnswerOutcome:
+    if result.cached:
+        return "cached"
+    if result.degraded:
+        return "degraded"
+    return "answered" if result.sources else "refused"
+
+
 def build_qa(
-    settings: Settings, *, client: QdrantClient, embed_model: LocalEmbedding
+    settings: Settings,
+    *,
+    client: QdrantClient,
+    embed_model: LocalEmbedding,
+    observer: PipelineObserver | None = None,
 ) -> TextbookQA:
-    """Assemble the pipeline over an open Qdrant client and a loaded embedding model."""
+    """Assemble the pipeline over an open Qdrant client and a loaded embedding model.
+
+    ``observer`` (the service's metrics) hears of model attempts, cache look-ups and answers.
+    """
     lock = threading.Lock()
     retriever = QdrantRetriever(
         client=client,
-        vector_store=build_vector_store(client, settings.collection),
+        vector_store=_reading_store(client, settings.collection),
         embed_model=embed_model,
         top_k=settings.candidate_k,
         mode=settings.retrieval_mode,
@@ -351,7 +428,7 @@ def build_qa(
     extractive = build_extractive_llm(settings, embed_model=embed_model)
     return TextbookQA(
         retriever=retriever,
-        llm=build_llm(settings, last_resort=extractive),
+        llm=build_llm(settings, last_resort=extractive, observer=observer),
         client=client,
         collection=settings.collection,
         top_k=settings.top_k,
@@ -365,6 +442,8 @@ def build_qa(
         prices=settings.llm_prices,
         history_max_turns=settings.history_max_turns,
         history_max_tokens=settings.history_max_tokens,
+        observer=observer,
+        link_hosts=settings.book_hosts,
     )
 
 

@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -45,6 +45,8 @@ from tenacity.wait import wait_random_exponential
 from typing_extensions import override
 
 from rag.breaker import BreakerState, CircuitBreaker
+from rag.observer import LLMOutcome, NullObserver, PipelineObserver
+from rag.usage import cost_usd
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,6 +64,10 @@ FALLBACK_ON: tuple[type[BaseException], ...] = (
 
 class ModelSkippedError(Exception):
     """A model was not called: its breaker is open or no slot freed up in time."""
+
+
+class EmptyStreamError(openai.APIError):
+    """A stream ended, or broke, before any text."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,23 @@ def is_retryable(exc: BaseException) -> bool:
     return is_transient(exc) and not isinstance(exc, openai.APITimeoutError | TimeoutError)
 
 
+def error_code(exc: BaseException) -> LLMOutcome:
+    """The metrics' code for a failed attempt (``rag.observer.LLM_OUTCOMES``)."""
+    if is_quota_error(exc):
+        return "insufficient_quota"
+    if isinstance(exc, openai.RateLimitError):
+        return "rate_limit"
+    if isinstance(exc, openai.APITimeoutError | TimeoutError):
+        return "timeout"
+    if isinstance(exc, openai.APIConnectionError | ConnectionError | httpx.TransportError):
+        return "connection"
+    if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
+        return "server_error"
+    if isinstance(exc, EmptyStreamError | openai.APIResponseValidationError | json.JSONDecodeError):
+        return "malformed"
+    return "other"
+
+
 def retry_after_s(exc: BaseException | None) -> float | None:
     """Seconds the server asked us to wait (``Retry-After``), if it said."""
     response = getattr(exc, "response", None)
@@ -151,6 +174,8 @@ class FallbackLLM(LLM):
     _routes: list[ModelRoute] = PrivateAttr()
     _last_resort: LLM = PrivateAttr()
     _last_resort_name: str = PrivateAttr()
+    _observer: PipelineObserver = PrivateAttr()
+    _prices: dict[str, Sequence[float]] = PrivateAttr(default_factory=dict)
 
     def __init__(
         self,
@@ -158,12 +183,16 @@ class FallbackLLM(LLM):
         last_resort: LLM,
         *,
         policy: RetryPolicy | None = None,
+        observer: PipelineObserver | None = None,
+        prices: Mapping[str, Sequence[float]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(policy=policy or RetryPolicy(), **kwargs)
         self._routes = routes
         self._last_resort = last_resort
         self._last_resort_name = last_resort.metadata.model_name
+        self._observer = observer or NullObserver()
+        self._prices = dict(prices or {})  # for the cost on each attempt's log line
 
     @classmethod
     def class_name(cls) -> str:
@@ -227,6 +256,7 @@ class FallbackLLM(LLM):
         probe = route.breaker.state is BreakerState.HALF_OPEN  # a probe is one request, no retry
         if not route.breaker.allow():
             logger.info("llm attempt", extra={"model": route.name, "outcome": "breaker_open"})
+            self._observer.llm_attempt(model=route.name, outcome="breaker_open", duration_s=0.0)
             raise ModelSkippedError(f"{route.name}: circuit open")
         settled = False
         try:
@@ -235,6 +265,7 @@ class FallbackLLM(LLM):
                 await asyncio.wait_for(route.gate.acquire(), timeout=wait)
             except TimeoutError as exc:
                 logger.info("llm attempt", extra={"model": route.name, "outcome": "queue_full"})
+                self._observer.llm_attempt(model=route.name, outcome="queue_full", duration_s=wait)
                 raise ModelSkippedError(f"{route.name}: no free slot in {wait:.1f} s") from exc
             try:
                 retrying = AsyncRetrying(
@@ -258,6 +289,7 @@ class FallbackLLM(LLM):
         finally:
             if not settled:  # cancelled or skipped: not the model's fault
                 route.breaker.abandon()
+            self._observer.llm_breaker(model=route.name, state=route.breaker.state.value)
 
     async def _attempt(
         self, route: ModelRoute, call: Callable[[], Awaitable[T]], deadline: float
@@ -279,15 +311,32 @@ class FallbackLLM(LLM):
                     "outcome": outcome,
                     "status": getattr(exc, "status_code", None),
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "fallback": route is not self._routes[0],
                 },
             )
+            if not isinstance(exc, asyncio.CancelledError):  # the reader left: no model error
+                self._observer.llm_attempt(
+                    model=route.name,
+                    outcome=error_code(exc),
+                    duration_s=time.perf_counter() - started,
+                )
             raise
+        self._observer.llm_attempt(
+            model=route.name, outcome="ok", duration_s=time.perf_counter() - started
+        )
+        tokens_in, tokens_out = _reported_usage(result)
         logger.info(
             "llm attempt",
             extra={
                 "model": route.name,
                 "outcome": "ok",
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "fallback": route is not self._routes[0],  # the answer moved on to this model
+                "input_tokens": tokens_in,
+                "output_tokens": tokens_out,
+                "cost_usd": None
+                if tokens_in is None
+                else cost_usd(route.name, tokens_in, tokens_out or 0, self._prices),
             },
         )
         return result
@@ -306,6 +355,7 @@ class FallbackLLM(LLM):
                 )
             except (*FALLBACK_ON, ModelSkippedError) as exc:
                 errors.append(exc)
+                self._observer.llm_fallback(from_model=route.name)
                 continue
             return mark(response, model=route.name, degraded=False, fallback=position > 0)
         if errors:
@@ -332,6 +382,7 @@ class FallbackLLM(LLM):
                 gen, head = await self._guarded(route, open_stream, deadline)
             except (*FALLBACK_ON, ModelSkippedError):
                 failed = True
+                self._observer.llm_fallback(from_model=route.name)
                 continue
             return _relay(gen, head, model=route.name, degraded=False, fallback=position > 0)
         gen = await self._last_resort.astream_chat(messages, **kwargs)
@@ -377,6 +428,7 @@ class FallbackLLM(LLM):
             probe = route.breaker.state is BreakerState.HALF_OPEN
             if not route.breaker.allow():
                 failed = True
+                self._observer.llm_fallback(from_model=route.name)
                 continue
             retrying = Retrying(
                 stop=self._stop(deadline, probe=probe),
@@ -389,6 +441,7 @@ class FallbackLLM(LLM):
             except FALLBACK_ON:
                 route.breaker.record_failure()
                 failed = True
+                self._observer.llm_fallback(from_model=route.name)
                 continue
             route.breaker.record_success()
             return mark(response, model=route.name, degraded=False, fallback=position > 0)
@@ -436,6 +489,17 @@ class FallbackLLM(LLM):
                 route.llm._aclient = None  # type: ignore[attr-defined]
 
 
+def _reported_usage(result: object) -> tuple[int | None, int | None]:
+    """Tokens a model reported for a whole answer; unknown (None) for a stream just opened."""
+    if not isinstance(result, ChatResponse):
+        return None, None
+    prompt = result.additional_kwargs.get("prompt_tokens")
+    completion = result.additional_kwargs.get("completion_tokens")
+    if not prompt:
+        return None, None
+    return int(prompt), int(completion or 0)
+
+
 async def _until_text(gen: ChatResponseAsyncGen) -> list[ChatResponse]:
     """Read a stream up to its first chunk with text (the role chunk before it has none).
 
@@ -446,7 +510,7 @@ async def _until_text(gen: ChatResponseAsyncGen) -> list[ChatResponse]:
         head.append(item)
         if item.delta:
             return head
-    raise openai.APIError("the stream ended before any text", request=None, body=None)  # type: ignore[arg-type]
+    raise EmptyStreamError("the stream ended before any text", request=None, body=None)  # type: ignore[arg-type]
 
 
 async def _relay(

@@ -32,6 +32,7 @@ from typing_extensions import override
 from rag.breaker import CircuitBreaker
 from rag.extractive import extractive_answer
 from rag.fallback import FallbackLLM, ModelRoute, RetryPolicy
+from rag.observer import PipelineObserver
 from rag.prompts import parse_prompt
 from rag.settings import Settings
 
@@ -189,8 +190,16 @@ def build_extractive_llm(
     )
 
 
-def build_llm(settings: Settings, *, last_resort: LLM | None = None) -> LLM:
-    """The answering model: the extractive answerer, or configured models falling back to it."""
+def build_llm(
+    settings: Settings,
+    *,
+    last_resort: LLM | None = None,
+    observer: PipelineObserver | None = None,
+) -> LLM:
+    """The answering model: the extractive answerer, or configured models falling back to it.
+
+    ``observer`` hears of every model attempt, fallback and breaker change.
+    """
     extractive = last_resort or build_extractive_llm(settings)
     if not settings.llm_model:
         return extractive
@@ -231,4 +240,6 @@ def build_llm(settings: Settings, *, last_resort: LLM | None = None) -> LLM:
         max_in_flight=settings.llm_max_in_flight,
         queue_wait_s=settings.llm_queue_wait_s,
     )
-    return FallbackLLM(routes, extractive, policy=policy)
+    return FallbackLLM(
+        routes, extractive, policy=policy, observer=observer, prices=settings.llm_prices
+    )

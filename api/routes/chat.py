@@ -25,6 +25,8 @@ from api.db.session import StorageUnavailableError
 from api.deps import QADep, StoreDep
 from api.errors import ServiceError
 from api.middleware import current_request_id
+from api.observability import note_request
+from api.ratelimit import QuestionSessionDep
 from api.schemas import ChatRequest, ChatResponse, ErrorResponse, LatencyMs, Source, Usage
 from api.storage import ChatStore
 from rag.engine import AnswerResult, IndexNotReadyError, StreamEvent
@@ -35,7 +37,13 @@ router = APIRouter(prefix="/v1", tags=["chat"])
 
 KEEPALIVE_S = 10.0
 _ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorResponse, "description": "The session_id was not issued by this service."},
     422: {"model": ErrorResponse, "description": "The request is not valid."},
+    429: {
+        "model": ErrorResponse,
+        "description": "Over a rate limit (per session, per address, or new sessions per "
+        "address); see Retry-After, RateLimit-Policy and RateLimit.",
+    },
     503: {
         "model": ErrorResponse,
         "description": "The book is not indexed yet, or conversations cannot be stored now.",
@@ -106,10 +114,13 @@ def _messages(
 
 
 @router.post("/chat", response_model=ChatResponse, responses=_ERRORS)
-async def create_chat(body: ChatRequest, qa: QADep, store: StoreDep) -> ChatResponse:
+async def create_chat(
+    body: ChatRequest, qa: QADep, store: StoreDep, session: QuestionSessionDep
+) -> ChatResponse:
     """Answer a question from the book, citing the pages and headings it used."""
     started = time.perf_counter()
-    session_id = body.session_id or uuid.uuid4().hex
+    session_id = session.id
+    note_request(session_id=session_id)
     history = await store.history(session_id, max_turns=qa.history_max_turns)
     try:
         result = await qa.answer(
@@ -121,6 +132,7 @@ async def create_chat(body: ChatRequest, qa: QADep, store: StoreDep) -> ChatResp
         )
     except (IndexNotReadyError, IndexUnavailableError) as exc:
         raise _NOT_READY from exc
+    note_request(cached=result.cached, degraded=result.degraded)
     total = (time.perf_counter() - started) * 1000
     message_id = uuid.uuid4().hex
     user, answer = _messages(body, result, message_id=message_id, total_ms=total)
@@ -156,9 +168,12 @@ async def _save_interrupted(
         },
     },
 )
-async def create_chat_stream(body: ChatRequest, qa: QADep, store: StoreDep) -> StreamingResponse:
+async def create_chat_stream(
+    body: ChatRequest, qa: QADep, store: StoreDep, session: QuestionSessionDep
+) -> StreamingResponse:
     """Answer a question from the book, streaming the answer as server-sent events."""
-    session_id = body.session_id or uuid.uuid4().hex
+    session_id = session.id
+    note_request(session_id=session_id)
     history = await store.history(session_id, max_turns=qa.history_max_turns)
     if not body.selection_only and not await asyncio.to_thread(qa.is_ready):
         raise _NOT_READY
@@ -193,6 +208,7 @@ async def create_chat_stream(body: ChatRequest, qa: QADep, store: StoreDep) -> S
                     partial.append(event.delta)
                     yield _sse("token", {"text": event.delta})
                 elif event.result is not None:
+                    note_request(cached=event.result.cached, degraded=event.result.degraded)
                     total = (time.perf_counter() - started) * 1000
                     user, answer = _messages(
                         body, event.result, message_id=message_id, total_ms=total
@@ -248,5 +264,5 @@ async def create_chat_stream(body: ChatRequest, qa: QADep, store: StoreDep) -> S
     return StreamingResponse(
         events(),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **session.headers},
     )

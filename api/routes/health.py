@@ -1,15 +1,14 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes, and the Prometheus scrape."""
 
 from __future__ import annotations
 
-import asyncio
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
-
-from api.db.session import StorageUnavailableError
 from api.deps import QADep, StoreDep
+from api.metrics import MetricsDep
 from api.schemas import Health
+from api.status import MonitorDep, readiness_checks
 
 router = APIRouter(tags=["operations"])
 
@@ -21,20 +20,17 @@ async def read_health() -> Health:
 
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
-async def read_readiness(qa: QADep, store: StoreDep) -> JSONResponse:
+async def read_readiness(qa: QADep, store: StoreDep, monitor: MonitorDep) -> JSONResponse:
     """Ready to answer: the vector store answers, an index is published, the database answers."""
-    checks: dict[str, str] = {}
-    try:
-        await store.check()
-        checks["database"] = "ok"
-    except StorageUnavailableError:
-        checks["database"] = "unavailable"
-    try:
-        ready = await asyncio.to_thread(qa.is_ready)
-        checks["qdrant"] = "ok"
-        checks["index"] = "ok" if ready else "no index published (run rag-ingest)"
-    except Exception as exc:
-        checks["qdrant"] = f"unreachable: {type(exc).__name__}"
-    ok = all(value == "ok" for value in checks.values())
+    checks = await readiness_checks(qa, store)
+    ok = monitor.record_readiness(checks)
     body = Health(status="ok" if ok else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def read_metrics(request: Request, metrics: MetricsDep, monitor: MonitorDep) -> Response:
+    """Prometheus metrics of every worker (the state gauges are refreshed first)."""
+    await monitor.refresh()
+    body, content_type = metrics.exposition(request.headers.get("accept"))
+    return Response(body, media_type=content_type)
