@@ -1,10 +1,11 @@
 """The extractive answerer: the best-supported sentences of the given passages, each cited.
 
 It needs no model and no network. A unit (sentence, list item, table row or short code block)
-is scored by the share of the question's informative terms it contains, weighted by how rare
-each term is among the passages, with a small prior for higher-ranked passages. When even the
-best unit covers too little of the question, or the question names something (a product, a
-standard, a model number) that no passage mentions, the answer says the book does not cover it.
+is scored by the share of the question's informative terms it contains (or its passage's title
+and section heading contain), weighted by how rare each term is among the passages, with a small
+prior for higher-ranked passages. When even the best unit covers too little of the question, or
+the question names something (a product, a standard, a model number) that no passage mentions,
+the answer says the book does not cover it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,17 @@ MAX_CODE_LINES = 24
 SELECTION_BONUS = 0.1
 SEMANTIC_CANDIDATES = 8
 Similarity = Callable[[str, list[str]], list[float]]
+# Words that shape a conversational question ("even though", "how much", "what should I check
+# first") without naming its topic. They are often absent from the passages, and a question term
+# absent from every passage weighs as much as the rarest one, so they are not counted.
+_QUESTION_FILLER = frozenset(
+    terms(
+        "even though although clearly really actually first several much many still yet already "
+        "always never ever every anything something nothing thing things way ways kind sort lot "
+        "lots bit quite rather pretty simply basically exactly certainly probably maybe perhaps "
+        "somehow anyway else"
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,7 @@ class Unit:
     text: str
     terms: frozenset[str]
     is_code: bool
+    context: frozenset[str] = frozenset()
 
 
 _COMMENT_RE = re.compile(
@@ -88,8 +101,18 @@ def units_of(passage: Passage) -> list[Unit]:
             pieces.extend((line.strip(), False) for line in block.splitlines() if line.strip())
         else:
             pieces.extend((s, False) for s in split_sentences(" ".join(block.split())))
+    # the page title and section heading say what a sentence is about ("Pitfall 1: QoS
+    # Mismatch" above "the subscriber receives nothing"), so their terms count as covered too
+    context = frozenset(terms(f"{passage.title} {passage.section}"))
     return [
-        Unit(passage=passage, position=i, text=text, terms=frozenset(terms(text)), is_code=code)
+        Unit(
+            passage=passage,
+            position=i,
+            text=text,
+            terms=frozenset(terms(text)),
+            is_code=code,
+            context=context,
+        )
         for i, (text, code) in enumerate(pieces)
         if terms(text)
     ]
@@ -111,7 +134,9 @@ def _score(unit: Unit, query: dict[str, float], idf: dict[str, float], rank: int
     possible = sum(w * idf.get(t, rarest) for t, w in query.items())
     if not possible:
         return 0.0
-    matched = sum(w * idf.get(t, rarest) for t, w in query.items() if t in unit.terms)
+    matched = sum(
+        w * idf.get(t, rarest) for t, w in query.items() if t in unit.terms or t in unit.context
+    )
     coverage = matched / possible
     words = len(unit.text.split())
     length = 0.85 if words < 5 else (0.9 if words > 80 else 1.0)
@@ -155,16 +180,17 @@ def extractive_answer(
 ) -> str:
     """Answer from the passages alone, citing each quoted unit with its passage number.
 
-    With ``similarity`` (question, texts -> cosine of each text to the question), the best
-    lexical candidates must also mean something close to the question: a passage that shares
-    the question's words ("the Unitree G1") but not its sense ("hours on one charge") is not an
-    answer.
+    With ``similarity`` (question, texts -> cosine of each text to the question), one of the best
+    lexical candidates that covers enough of the question must also mean something close to it:
+    a passage that shares the question's words ("the Unitree G1") but not its sense ("hours on
+    one charge") is not an answer, and neither is a sentence close in sense that shares too few
+    of the question's words to answer it.
     """
     units = [unit for passage in passages for unit in units_of(passage)]
     if not units:
         return NOT_COVERED
     idf = _weights(units)
-    query = dict.fromkeys(terms(question), 1.0)
+    query = dict.fromkeys((t for t in terms(question) if t not in _QUESTION_FILLER), 1.0)
     selection = next((p for p in passages if p.title == SELECTION_TITLE), None)
     if selection is not None:  # "what does this do?": the selection's own terms are the topic
         for term in terms(selection.text):
@@ -181,7 +207,7 @@ def extractive_answer(
     if selection is None and (best < min_coverage or unmatched_names(question, passages)):
         return NOT_COVERED
     if selection is None and similarity is not None:
-        candidates = [u.text for _, u in scored[:SEMANTIC_CANDIDATES]]
+        candidates = [u.text for v, u in scored[:SEMANTIC_CANDIDATES] if v >= min_coverage]
         if max(similarity(question, candidates), default=0.0) < min_similarity:
             return NOT_COVERED
     chosen: list[Unit] = []
