@@ -28,3 +28,16 @@ def app(settings: Settings, embed_model: LocalEmbedding) -> FastAPI:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def dev_client(
+    sample_index: Settings, embed_model: LocalEmbedding, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """A development app with no origins configured (only pages on this machine are allowed)."""
+    # Its own (empty) data folder: the module's other app holds the sample index open.
+    settings = secured_settings(
+        sample_index, tmp_path_factory, cors_origins=[], data_dir=tmp_path_factory.mktemp("dev")
+    )
+    with TestClient(create_app(settings, embed_model=embed_model)) as test_client:
+        yield test_client

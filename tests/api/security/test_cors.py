@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.origin_check import OriginPolicy, cors_options
-from rag.embeddings import LocalEmbedding
-from rag.settings import Settings
-from tests.utils.http_security import BOOK_ORIGIN, assert_error_body, secured_settings
+from tests.utils.http_security import BOOK_ORIGIN, assert_error_body
 
 EVIL_ORIGIN = "https://evil.example"
 
@@ -92,18 +87,6 @@ def test_an_origin_is_matched_exactly_not_by_prefix_or_suffix():
     ):
         assert not policy.allows(lookalike), lookalike
     assert cors_options(policy)["allow_origin_regex"] is None
-
-
-@pytest.fixture(scope="module")
-def dev_client(
-    sample_index: Settings, embed_model: LocalEmbedding, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[TestClient]:
-    # Its own (empty) data folder: the module's other app holds the sample index open.
-    settings = secured_settings(
-        sample_index, tmp_path_factory, cors_origins=[], data_dir=tmp_path_factory.mktemp("dev")
-    )
-    with TestClient(create_app(settings, embed_model=embed_model)) as test_client:
-        yield test_client
 
 
 @pytest.mark.parametrize(

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from rag.embeddings import LocalEmbedding
-from rag.settings import Settings
-from tests.utils.http_security import BOOK_ORIGIN, assert_error_body, secured_settings
+from tests.utils.http_security import BOOK_ORIGIN, assert_error_body
 
 EVIL_ORIGIN = "https://evil.example"
 # A state-changing request per method the API takes; past the origin check each is refused for
@@ -94,18 +89,6 @@ def test_reading_from_another_site_is_left_to_cors(client: TestClient):
 
     assert response.status_code == 200
     assert "access-control-allow-origin" not in response.headers
-
-
-@pytest.fixture(scope="module")
-def dev_client(
-    sample_index: Settings, embed_model: LocalEmbedding, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[TestClient]:
-    # Its own (empty) data folder: the module's other app holds the sample index open.
-    settings = secured_settings(
-        sample_index, tmp_path_factory, cors_origins=[], data_dir=tmp_path_factory.mktemp("dev")
-    )
-    with TestClient(create_app(settings, embed_model=embed_model)) as test_client:
-        yield test_client
 
 
 def test_development_without_origins_takes_local_pages_only(dev_client: TestClient):

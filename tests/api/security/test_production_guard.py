@@ -130,6 +130,7 @@ def test_rag_serve_refuses_to_start_names_the_variable_and_hides_values(tmp_path
         check=False,
     )
     assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
     assert "RAG_SESSION_SECRET is shorter than 32 characters" in done.stderr
     assert "serving on" not in done.stdout
     assert SHORT_SECRET not in done.stderr
@@ -158,5 +159,6 @@ def test_rag_serve_refuses_several_workers_without_redis(tmp_path):
         check=False,
     )
     assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
     assert "RAG_REDIS_URL" in done.stderr
     assert "serving on" not in done.stdout
