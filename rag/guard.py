@@ -110,10 +110,6 @@ class AnswerGuard:
         """True when more words after ``words`` could make a run of the reference."""
         return tuple(words) in self._prefixes
 
-    def foreign_codes(self, text: str) -> list[str]:
-        """Code-like tokens of ``text`` that appear in no passage given to the model."""
-        return [m for m in _CODE_RE.findall(text) if m.lower() not in self._context_lower]
-
     def remove_codes(self, text: str) -> str:
         """``text`` with its foreign code-like tokens replaced by ``CODE_REMOVED``."""
         return _CODE_RE.sub(

@@ -18,10 +18,7 @@ from api.app import create_app
 from rag.embeddings import LocalEmbedding
 from rag.prompts import NOT_COVERED, cited_indexes
 from rag.settings import Settings
-from tests.utils.simulator import (
-    Simulator,
-    openai_clients,
-)
+from tests.utils.simulator import Simulator, openai_clients, simulator_llm_settings
 
 PRIMARY, BACKUP = "primary", "backup"
 
@@ -35,19 +32,7 @@ def _fresh_simulator(sim: Simulator) -> None:
 def client(
     sample_index: Settings, embed_model: LocalEmbedding, sim: Simulator
 ) -> Iterator[TestClient]:
-    settings = sample_index.model_copy(
-        update={
-            "llm_base_url": sim.v1_url,
-            "llm_api_key": SecretStr("test"),
-            "llm_model": PRIMARY,
-            "llm_fallback_models": [BACKUP],
-            "llm_max_attempts": 2,
-            "llm_timeout_s": 2.0,
-            "llm_total_budget_s": 5.0,
-            "llm_backoff_base_s": 0.01,
-            "llm_backoff_max_s": 0.05,
-        }
-    )
+    settings = simulator_llm_settings(sample_index, sim, llm_timeout_s=2.0, llm_total_budget_s=5.0)
     with TestClient(create_app(settings, embed_model=embed_model)) as test_client:
         yield test_client
 

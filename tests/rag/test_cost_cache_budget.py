@@ -151,19 +151,21 @@ def test_past_the_daily_budget_answers_are_extractive_and_degraded(qa_factory, s
     assert simulator.requests("priced") == 1
 
 
+async def _streamed_result(qa) -> AnswerResult:
+    """The final result of one streamed answer; the pipeline is closed afterwards."""
+    try:
+        events = [e async for e in qa.stream_answer("What is the zero moment point?")]
+    finally:
+        await qa.aclose()
+    return events[-1].result
+
+
 def test_a_stream_without_usage_is_counted_locally_and_flagged(qa_factory, simulator):
     qa = qa_factory(**_llm_settings(simulator))
     for route in qa.llm.routes:  # ask the API for no usage chunk, as some servers never send one
         route.llm.additional_kwargs = {}
 
-    async def stream() -> AnswerResult:
-        try:
-            events = [e async for e in qa.stream_answer("What is the zero moment point?")]
-        finally:
-            await qa.aclose()
-        return events[-1].result
-
-    result = asyncio.run(stream())
+    result = asyncio.run(_streamed_result(qa))
     assert result.model == "priced"
     assert result.usage["estimated"] is True
     assert result.usage["prompt_tokens"] > 100
@@ -174,13 +176,6 @@ def test_a_stream_without_usage_is_counted_locally_and_flagged(qa_factory, simul
 def test_a_stream_with_usage_reports_the_api_figures(qa_factory, simulator):
     qa = qa_factory(**_llm_settings(simulator))
 
-    async def stream() -> AnswerResult:
-        try:
-            events = [e async for e in qa.stream_answer("What is the zero moment point?")]
-        finally:
-            await qa.aclose()
-        return events[-1].result
-
-    result = asyncio.run(stream())
+    result = asyncio.run(_streamed_result(qa))
     assert result.usage["estimated"] is False
     assert result.usage["prompt_tokens"] > 100

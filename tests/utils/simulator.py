@@ -22,8 +22,10 @@ from typing import Any
 import httpx
 import openai
 from llama_index.core.llms.llm import LLM
+from pydantic import SecretStr
 
 from perf.llm_simulator import ModelKnobs, SimulatorServer, create_app, server_config
+from rag.settings import Settings
 
 __all__ = ["ModelKnobs", "Simulator", "openai_clients", "run_simulator"]
 
@@ -110,3 +112,21 @@ def openai_clients(llm: LLM) -> list[openai.AsyncOpenAI]:
     routes = getattr(llm, "routes", [])
     clients = (getattr(route.llm, "_aclient", None) for route in routes)
     return [client for client in clients if client is not None]
+
+
+def simulator_llm_settings(base: Settings, sim: Simulator, **overrides: Any) -> Settings:
+    """``base`` answering through the simulator's ``primary`` then ``backup``, retrying fast."""
+    return base.model_copy(
+        update={
+            "llm_base_url": sim.v1_url,
+            "llm_api_key": SecretStr("test"),
+            "llm_model": "primary",
+            "llm_fallback_models": ["backup"],
+            "llm_max_attempts": 2,
+            "llm_timeout_s": 10.0,  # generous: the machine may be busy; "hang" tests set less
+            "llm_total_budget_s": 20.0,
+            "llm_backoff_base_s": 0.01,
+            "llm_backoff_max_s": 0.05,
+            **overrides,
+        }
+    )

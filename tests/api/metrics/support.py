@@ -7,10 +7,9 @@ from typing import Any
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
-from pydantic import SecretStr
 
 from rag.settings import Settings
-from tests.utils.simulator import Simulator
+from tests.utils.simulator import Simulator, simulator_llm_settings
 
 PRIMARY, BACKUP = "primary", "backup"
 #: USD per million tokens: dear, so that a few answers cost a visible amount.
@@ -19,21 +18,7 @@ PRICES = {PRIMARY: (100.0, 400.0), BACKUP: (50.0, 200.0)}
 
 def llm_settings(base: Settings, sim: Simulator, **overrides: Any) -> Settings:
     """``base`` answering through the simulator's ``primary`` then ``backup``, retrying fast."""
-    return base.model_copy(
-        update={
-            "llm_base_url": sim.v1_url,
-            "llm_api_key": SecretStr("test"),
-            "llm_model": PRIMARY,
-            "llm_fallback_models": [BACKUP],
-            "llm_max_attempts": 2,
-            "llm_timeout_s": 10.0,  # generous: the machine may be busy; "hang" tests set less
-            "llm_total_budget_s": 20.0,
-            "llm_backoff_base_s": 0.01,
-            "llm_backoff_max_s": 0.05,
-            "llm_prices": PRICES,
-            **overrides,
-        }
-    )
+    return simulator_llm_settings(base, sim, **{"llm_prices": PRICES, **overrides})
 
 
 def parse(text: str) -> dict[str, Metric]:
