@@ -65,8 +65,7 @@ def _describe(exc: RequestValidationError) -> str:
         if err.get("type") == "string_pattern_mismatch":
             msg = _PATTERN_HINTS.get(loc[-1] if loc else "", "does not have the expected form")
         parts.append(f"{where}: {msg}" if where else msg)
-    # A body read by a route and its dependencies is reported once per reader: say it once.
-    return "; ".join(dict.fromkeys(parts)) or "the request body is not valid"
+    return "; ".join(parts) or "the request body is not valid"
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -281,11 +281,15 @@ class RateLimitState:
 
 @dataclass(frozen=True)
 class QuestionSession:
-    """The conversation a question belongs to, and the RateLimit headers for its response."""
+    """The question, the conversation it belongs to, and the RateLimit headers for its response.
+
+    The routes take the question from here, so its body is read and validated once.
+    """
 
     id: str
     new: bool
     headers: dict[str, str]
+    body: ChatRequest
 
 
 def _address_key(request: Request) -> str:
@@ -324,7 +328,7 @@ async def limit_question(
         raise refuse_invalid_session()
     await state.count(limiter, limiter.policies.session, session_id)
     response.headers.update(state.headers)
-    return QuestionSession(session_id, new, state.headers)
+    return QuestionSession(session_id, new, state.headers, body)
 
 
 ReaderLimitDep = Annotated[RateLimitState, Depends(limit_reader)]

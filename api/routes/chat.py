@@ -114,12 +114,10 @@ def _messages(
 
 
 @router.post("/chat", response_model=ChatResponse, responses=_ERRORS)
-async def create_chat(
-    body: ChatRequest, qa: QADep, store: StoreDep, session: QuestionSessionDep
-) -> ChatResponse:
+async def create_chat(qa: QADep, store: StoreDep, session: QuestionSessionDep) -> ChatResponse:
     """Answer a question from the book, citing the pages and headings it used."""
     started = time.perf_counter()
-    session_id = session.id
+    body, session_id = session.body, session.id
     note_request(session_id=session_id)
     history = await store.history(session_id, max_turns=qa.history_max_turns)
     try:
@@ -169,10 +167,10 @@ async def _save_interrupted(
     },
 )
 async def create_chat_stream(
-    body: ChatRequest, qa: QADep, store: StoreDep, session: QuestionSessionDep
+    qa: QADep, store: StoreDep, session: QuestionSessionDep
 ) -> StreamingResponse:
     """Answer a question from the book, streaming the answer as server-sent events."""
-    session_id = session.id
+    body, session_id = session.body, session.id
     note_request(session_id=session_id)
     history = await store.history(session_id, max_turns=qa.history_max_turns)
     if not body.selection_only and not await asyncio.to_thread(qa.is_ready):
