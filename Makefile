@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 export RAGAS_DO_NOT_TRACK = true
 
-.PHONY: install run ingest serve test lint bench fuzz clean
+.PHONY: install run ingest serve test lint bench bench-index load fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(BIN)/python:
 # torch first, as the CPU build: otherwise sentence-transformers pulls a CUDA build.
 $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,eval]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,eval,perf]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -44,8 +44,17 @@ test: install
 fuzz: install
 	$(BIN)/python -m pytest tests/api/security/test_schemathesis.py -q
 
+# The load benchmark over HTTP (docs/performance.md): rag-serve and the LLM simulator on loopback.
 bench: install
+	$(BIN)/python -m perf.bench_load
+
+# Ingest throughput, retrieval quality and sequential latency of the corpora.
+bench-index: install
 	$(BIN)/python -m perf.bench
+
+# locust, 100 readers for 10 minutes, headless; CSV and HTML in reports/ (perf/load.py).
+load: install
+	$(BIN)/python -m perf.load --users 100 --duration 10m
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache

@@ -14,6 +14,7 @@ from api.db.session import StorageUnavailableError
 from api.db.statement_log import install_statement_log
 from api.errors import ErrorMiddleware, install_error_handlers
 from api.ingest_jobs import IngestJobs
+from api.middleware.admission import Admission, AdmissionMiddleware
 from api.middleware.body_limit import BodyLimitMiddleware
 from api.middleware.json_body import JsonBodyMiddleware
 from api.middleware.observability import ObservabilityMiddleware, record_route
@@ -98,7 +99,8 @@ def create_app(
             ingest_jobs = IngestJobs(
                 settings,
                 client=client,
-                lock=qa.lock,
+                lock=qa.index.lock,
+                on_published=qa.index.refresh,
                 embed_model_factory=lambda: build_embed_model(settings),
             )
             monitor = StatusMonitor.for_app(settings, qa=qa, store=store, metrics=metrics)
@@ -136,8 +138,17 @@ def create_app(
     install_error_handlers(app)
     origins = OriginPolicy.from_settings(settings.cors_origins, env=settings.env)
     # The last added runs first: RequestId -> Observability -> SecurityHeaders -> CORS -> Error ->
-    # BodyLimit -> OriginCheck -> JsonBody -> routes. CORS sits outside the error and size
-    # guards so that an allowed page can read their 413/500 bodies too.
+    # BodyLimit -> OriginCheck -> JsonBody -> Admission -> routes. CORS sits outside the error and
+    # size guards so that an allowed page can read their 413/500 bodies too.
+    admission = Admission(
+        max_in_flight=settings.max_in_flight,
+        max_queued=settings.admission_queue,
+        wait_s=settings.admission_wait_s,
+        on_change=metrics.admission,
+    )
+    app.add_middleware(
+        AdmissionMiddleware, admission=admission, on_refused=metrics.overloaded_request
+    )
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(OriginCheckMiddleware, policy=origins)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

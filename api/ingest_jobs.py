@@ -23,6 +23,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from rag.settings import Settings
 logger = logging.getLogger(__name__)
 JobStatus = Literal["running", "succeeded", "failed"]
 _KEPT_JOBS = 50
+SerialLock = Callable[[], AbstractContextManager[None]]
 
 
 class IngestBusyError(RuntimeError):
@@ -100,9 +102,7 @@ class _SerialClient:
     Cleanup (``delete_collection`` of the half-built version) still goes through after a cancel.
     """
 
-    def __init__(
-        self, client: QdrantClient, lock: threading.Lock, cancelled: threading.Event
-    ) -> None:
+    def __init__(self, client: QdrantClient, lock: SerialLock, cancelled: threading.Event) -> None:
         self._client = client
         self._lock = lock
         self._cancelled = cancelled
@@ -115,7 +115,7 @@ class _SerialClient:
         def call(*args: Any, **kwargs: Any) -> Any:
             if self._cancelled.is_set() and name != "delete_collection":
                 raise IngestCancelledError("the service is shutting down")
-            with self._lock:
+            with self._lock():
                 return attr(*args, **kwargs)
 
         return call
@@ -127,7 +127,8 @@ class IngestJobs:
     Args:
         settings: chunking, collection and route settings of the served index.
         client: the app's Qdrant client.
-        lock: the lock the retriever holds around its client calls.
+        lock: what the retriever holds around its client calls (``BookIndex.lock``).
+        on_published: told when a job has published a new version (``BookIndex.refresh``).
         embed_model_factory: builds the job's embedding model (loaded on the first job, reused).
     """
 
@@ -136,12 +137,14 @@ class IngestJobs:
         settings: Settings,
         *,
         client: QdrantClient,
-        lock: threading.Lock,
+        lock: SerialLock,
         embed_model_factory: Callable[[], LocalEmbedding],
+        on_published: Callable[[], object] | None = None,
     ) -> None:
         self.settings = settings
         self._client = client
         self._lock = lock
+        self._on_published = on_published
         self._embed_model_factory = embed_model_factory
         self._embed_model: LocalEmbedding | None = None
         self._jobs: OrderedDict[str, IngestJob] = OrderedDict()
@@ -222,6 +225,8 @@ class IngestJobs:
             )
         else:
             job.finish(report)
+            if self._on_published is not None:
+                self._on_published()
         logger.info(
             "ingest job %s",
             job.status,

@@ -3,18 +3,24 @@
 retrieve (dense + keyword, fused) -> similarity cut-off -> SelectedTextPostprocessor (per
 request) -> top k -> numbered passages -> LLM (the extractive answerer by default) -> citation
 check -> sources.
+
+One async generator, ``TextbookQA.events``, runs that sequence for an ``AnswerRequest`` and yields
+typed ``StreamEvent``s (the sources, the answer's checked deltas, the final result): the stream
+route relays them, the JSON route and ``answer`` keep the result. Each step hands the next its
+data (the nodes, the ``Prompt`` with its passages, the sources built once), so nothing is read
+back out of a prompt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
+import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.llms.llm import LLM
 from llama_index.core.postprocessor import SimilarityPostprocessor
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
@@ -24,8 +30,8 @@ from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import ResponseHandlingException
 
 from rag.answer.cache import AnswerCache, cache_key
-from rag.answer.condense import Turn, condense, condense_with_llm
-from rag.answer.prompts import NOT_COVERED, build_messages
+from rag.answer.condense import Turn, condense, condense_with_llm, is_follow_up
+from rag.answer.prompts import NOT_COVERED, Prompt, build_prompt
 from rag.answer.result import (
     AnswerResult,
     SourceRef,
@@ -35,18 +41,21 @@ from rag.answer.result import (
     source_ref,
 )
 from rag.llm.budget import DailyBudget
-from rag.llm.models import EXTRACTIVE_MODEL, build_extractive_llm, build_llm
+from rag.llm.models import EXTRACTIVE_MODEL, ExtractiveLLM, build_extractive_llm, build_llm
 from rag.llm.usage import cost_usd, count_tokens, estimate_prompt_tokens
 from rag.observer import AnswerOutcome, NullObserver, PipelineObserver
+from rag.retrieval.book_index import BookIndex
 from rag.retrieval.embeddings import LocalEmbedding
 from rag.retrieval.postprocessors import SelectedTextPostprocessor, TopKPostprocessor
 from rag.retrieval.retriever import QdrantRetriever
-from rag.retrieval.vector_store import active_collection, build_vector_store
+from rag.retrieval.vector_cache import VectorCache
+from rag.retrieval.vector_store import build_vector_store
 from rag.safety.answer_guard import AnswerGuard
 from rag.safety.markdown import normalise_hosts
 from rag.settings import Settings
 
 _QUERY_SELECTION_CHARS = 1000
+_PIECE_RE = re.compile(r"\S+\s*|\s+")
 logger = logging.getLogger(__name__)
 
 
@@ -54,12 +63,34 @@ class IndexNotReadyError(RuntimeError):
     """No index has been published yet for the configured collection."""
 
 
+@dataclass(frozen=True)
+class AnswerRequest:
+    """One question to answer, as the routes hand it to the pipeline.
+
+    Args:
+        question: the reader's question (already cleaned by the API).
+        history: the conversation so far, oldest first.
+        selected_text: text the reader selected on a page, if any.
+        selection_only: answer from the selection alone (no retrieval).
+        page_url: the page the selection is on.
+        stream: the answer's text is wanted as deltas (the model is called streaming).
+    """
+
+    question: str
+    history: Sequence[Turn] = ()
+    selected_text: str | None = None
+    selection_only: bool = False
+    page_url: str | None = None
+    stream: bool = False
+
+
 class TextbookQA:
     """Answers questions from the indexed book; one instance is shared by all requests.
 
     Args:
-        retriever: the retriever (its ``lock`` also guards this object's index look-ups).
+        retriever: the retriever (it searches through ``index``).
         llm: the answering model (the extractive answerer, or a FallbackLLM).
+        index: the Qdrant client and the served collection.
         fallback_llm: what answers, degraded, when the daily budget is spent.
         cache: answers by question, selection and index version; None disables caching.
         budget: the daily LLM spending limit; None for no limit.
@@ -75,11 +106,9 @@ class TextbookQA:
         *,
         retriever: QdrantRetriever,
         llm: LLM,
-        client: QdrantClient,
-        collection: str,
+        index: BookIndex,
         top_k: int,
         min_relevance: float,
-        lock: threading.Lock,
         fallback_llm: LLM | None = None,
         cache: AnswerCache | None = None,
         budget: DailyBudget | None = None,
@@ -91,11 +120,9 @@ class TextbookQA:
     ) -> None:
         self.retriever = retriever
         self.llm = llm
-        self.client = client
-        self.collection = collection
+        self.index = index
         self.top_k = top_k
         self.min_relevance = min_relevance
-        self.lock = lock
         self.fallback_llm = fallback_llm or llm
         self.cache = cache
         self.budget = budget
@@ -106,18 +133,33 @@ class TextbookQA:
         self.link_hosts = normalise_hosts(link_hosts)
 
     @property
+    def client(self) -> QdrantClient:
+        """The Qdrant client (calls through it go under ``index.lock()``)."""
+        return self.index.client
+
+    @property
+    def collection(self) -> str:
+        """The alias readers are served from."""
+        return self.index.alias
+
+    @property
     def model_name(self) -> str:
         """Name of the model that writes the answers."""
         return self.llm.metadata.model_name
 
     def published_collection(self) -> str | None:
-        """The collection the alias points at: the published index version (None before any)."""
-        with self.lock:
-            return active_collection(self.client, self.collection)
+        """The collection the alias points at, read now (None before any publish)."""
+        return self.index.refresh()
 
     def is_ready(self) -> bool:
-        """True once an index version is published for the collection."""
+        """True once an index version is published for the collection (read now)."""
         return self.published_collection() is not None
+
+    async def served_collection(self) -> str | None:
+        """The served collection from the index's cache, read in a thread when it is stale."""
+        if self.index.fresh():
+            return self.index.served()
+        return await asyncio.to_thread(self.index.served)
 
     def _postprocessors(
         self, selected_text: str | None, page_url: str | None
@@ -142,7 +184,7 @@ class TextbookQA:
         if selected_text and selection_only:
             pin = SelectedTextPostprocessor(selected_text=selected_text, page_url=page_url)
             return [pin.selection_node()]
-        if not await asyncio.to_thread(self.is_ready):
+        if await self.served_collection() is None:
             raise IndexNotReadyError(f"no index published for collection {self.collection!r}")
         embed_strs = [question]
         if selected_text:
@@ -158,7 +200,7 @@ class TextbookQA:
     ) -> str | None:
         if self.cache is None:
             return None
-        version = await asyncio.to_thread(self.published_collection)
+        version = await self.served_collection()
         if version is None:
             return None
         return cache_key(
@@ -193,8 +235,13 @@ class TextbookQA:
         return self.llm, False
 
     async def standalone_question(self, question: str, history: Sequence[Turn]) -> str:
-        """The question as retrieval should see it: follow-ups rewritten with their context."""
-        if not history:
+        """The question as retrieval should see it: follow-ups rewritten with their context.
+
+        A question that stands alone (no pronoun or opener that leans on the conversation, and
+        topic words of its own) is kept as it is: rewriting it with the model would cost a model
+        call and could only blur it with the earlier topic.
+        """
+        if not history or not is_follow_up(question):
             return question
         llm, _ = self._answering_llm()
         if llm.metadata.model_name == EXTRACTIVE_MODEL:
@@ -211,19 +258,6 @@ class TextbookQA:
                 break
             kept.insert(0, turn)
         return kept
-
-    async def _plan(
-        self,
-        question: str,
-        history: Sequence[Turn],
-        selected_text: str | None,
-        selection_only: bool,
-    ) -> tuple[list[Turn], str, str | None]:
-        """The bounded history, the standalone question and the cache key of a request."""
-        bounded = self._bounded(history)
-        standalone = await self.standalone_question(question, bounded)
-        key = await self._cache_key(standalone, selected_text, selection_only)
-        return bounded, standalone, key
 
     def _complete(
         self, result: AnswerResult, key: str | None, *, started: float, retrieved: float
@@ -248,6 +282,95 @@ class TextbookQA:
             total_s=time.perf_counter() - started,
         )
 
+    async def events(self, request: AnswerRequest) -> AsyncIterator[StreamEvent]:
+        """Answer ``request``: the sources, the answer's deltas (when streamed), the result.
+
+        The deltas are the model's text once ``rag.safety.answer_guard`` has checked it (words that
+        could start a system-prompt leak, and markup, are held until known to be safe; nothing more
+        after a leak); the final ``AnswerResult`` also has its citations checked (a refusal carries
+        no sources), so a client shows the deltas and then the final answer.
+        A cached answer is replayed as one delta.
+        """
+        started = time.perf_counter()
+        history = self._bounded(request.history)
+        standalone = await self.standalone_question(request.question, history)
+        key = await self._cache_key(standalone, request.selected_text, request.selection_only)
+        if (hit := self._cached(key)) is not None:
+            self._served_from_cache(started)
+            yield StreamEvent(sources=hit.sources)
+            yield StreamEvent(delta=hit.answer)
+            yield StreamEvent(result=hit)
+            return
+        nodes = await self.retrieve(
+            standalone,
+            selected_text=request.selected_text,
+            selection_only=request.selection_only,
+            page_url=request.page_url,
+        )
+        retrieved = time.perf_counter()
+        sources = [source_ref(i, n) for i, n in enumerate(nodes, start=1)]
+        yield StreamEvent(sources=sources)
+        if not nodes:
+            if request.stream:
+                yield StreamEvent(delta=NOT_COVERED)
+            result = AnswerResult(answer=NOT_COVERED, sources=[], model=self.model_name)
+        else:
+            prompt = build_prompt(standalone, passages_of(nodes), history=history)
+            llm, over_budget = self._answering_llm()
+            guard = AnswerGuard.for_prompt(prompt, hosts=self.link_hosts)
+            extra: dict[str, Any] = {}
+            parts: list[str] = []
+            async for delta in self._generate(
+                llm, prompt, guard, request.stream, extra, parts, started
+            ):
+                yield StreamEvent(delta=delta)
+            extra.setdefault("model", llm.metadata.model_name)
+            result = self._finish(
+                prompt, guard, "".join(parts), nodes, sources, extra, over_budget=over_budget
+            )
+        self._complete(result, key, started=started, retrieved=retrieved)
+        yield StreamEvent(result=result)
+
+    async def _generate(
+        self,
+        llm: LLM,
+        prompt: Prompt,
+        guard: AnswerGuard,
+        stream: bool,
+        extra: dict[str, Any],
+        parts: list[str],
+        started: float,
+    ) -> AsyncIterator[str]:
+        """Call the model; collect its text in ``parts`` and its extras in ``extra``.
+
+        When ``stream``, yield the text's checked deltas. The extractive answerer reads the
+        prompt's passages directly (one worker thread, no prompt to parse).
+        """
+        if isinstance(llm, ExtractiveLLM):
+            text = await asyncio.to_thread(llm.answer_passages, prompt.question, prompt.passages)
+            pieces = _PIECE_RE.findall(text) if stream else [text]
+            chunks: AsyncIterator[tuple[str, Mapping[str, Any]]] = _replay(pieces)
+        elif stream:
+            chunks = _deltas(await llm.astream_chat(prompt.messages))
+        else:
+            response = await llm.achat(prompt.messages)
+            chunks = _replay([response.message.content or ""], response.additional_kwargs)
+        shield = guard.stream() if stream else None
+        async for delta, kwargs in chunks:
+            extra.update(kwargs)
+            if not delta:
+                continue
+            if not parts and stream:
+                self.observer.llm_first_token(
+                    model=str(extra.get("model", llm.metadata.model_name)),
+                    seconds=time.perf_counter() - started,
+                )
+            parts.append(delta)
+            if shield is not None and (safe := shield.feed(delta)):
+                yield safe
+        if shield is not None and (tail := shield.finish()):
+            yield tail
+
     async def answer(
         self,
         question: str,
@@ -258,33 +381,16 @@ class TextbookQA:
         page_url: str | None = None,
     ) -> AnswerResult:
         """Retrieve, then answer with citations checked against the sources given."""
-        started = time.perf_counter()
-        history, standalone, key = await self._plan(
-            question, history, selected_text, selection_only
-        )
-        if (hit := self._cached(key)) is not None:
-            self._served_from_cache(started)
-            return hit
-        nodes = await self.retrieve(
-            standalone,
+        request = AnswerRequest(
+            question,
+            history=history,
             selected_text=selected_text,
             selection_only=selection_only,
             page_url=page_url,
         )
-        retrieved = time.perf_counter()
-        if nodes:
-            messages = build_messages(standalone, passages_of(nodes), history=history)
-            llm, over_budget = self._answering_llm()
-            response = await llm.achat(messages)
-            extra = {"model": llm.metadata.model_name, **response.additional_kwargs}
-            text = response.message.content or ""
-            result = self._finish(messages, text, nodes, extra, over_budget=over_budget)
-        else:
-            result = AnswerResult(answer=NOT_COVERED, sources=[], model=self.model_name)
-        self._complete(result, key, started=started, retrieved=retrieved)
-        return result
+        return await collect(self.events(request))
 
-    async def stream_answer(
+    def stream_answer(
         self,
         question: str,
         *,
@@ -293,66 +399,24 @@ class TextbookQA:
         selection_only: bool = False,
         page_url: str | None = None,
     ) -> AsyncIterator[StreamEvent]:
-        """Retrieve, then stream: the passages, the answer's deltas, and the checked result.
-
-        The deltas are the model's text once ``rag.safety.answer_guard`` has checked it (words that
-        could start a system-prompt leak, and markup, are held until known to be safe; nothing more
-        after a leak); the final ``AnswerResult`` also has its citations checked (a refusal carries
-        no sources), so a client shows the deltas and then the final answer.
-        A cached answer is replayed as one delta.
-        """
-        started = time.perf_counter()
-        history, standalone, key = await self._plan(
-            question, history, selected_text, selection_only
-        )
-        if (hit := self._cached(key)) is not None:
-            self._served_from_cache(started)
-            yield StreamEvent(sources=hit.sources)
-            yield StreamEvent(delta=hit.answer)
-            yield StreamEvent(result=hit)
-            return
-        nodes = await self.retrieve(
-            standalone,
+        """``events`` of a streamed request: the passages, the answer's deltas, the result."""
+        request = AnswerRequest(
+            question,
+            history=history,
             selected_text=selected_text,
             selection_only=selection_only,
             page_url=page_url,
+            stream=True,
         )
-        retrieved = time.perf_counter()
-        yield StreamEvent(sources=[source_ref(i, n) for i, n in enumerate(nodes, start=1)])
-        if not nodes:
-            yield StreamEvent(delta=NOT_COVERED)
-            result = AnswerResult(answer=NOT_COVERED, sources=[], model=self.model_name)
-        else:
-            parts: list[str] = []
-            extra: dict[str, Any] = {}
-            messages = build_messages(standalone, passages_of(nodes), history=history)
-            llm, over_budget = self._answering_llm()
-            # deltas are shown only once checked (prompt leak, planted codes, markup)
-            shield = AnswerGuard.for_messages(messages, hosts=self.link_hosts).stream()
-            gen = await llm.astream_chat(messages)
-            async for chunk in gen:
-                extra.update(chunk.additional_kwargs)
-                if chunk.delta:
-                    if not parts:
-                        self.observer.llm_first_token(
-                            model=str(extra.get("model", llm.metadata.model_name)),
-                            seconds=time.perf_counter() - started,
-                        )
-                    parts.append(chunk.delta)
-                    if safe := shield.feed(chunk.delta):
-                        yield StreamEvent(delta=safe)
-            if tail := shield.finish():
-                yield StreamEvent(delta=tail)
-            extra.setdefault("model", llm.metadata.model_name)
-            result = self._finish(messages, "".join(parts), nodes, extra, over_budget=over_budget)
-        self._complete(result, key, started=started, retrieved=retrieved)
-        yield StreamEvent(result=result)
+        return self.events(request)
 
     def _finish(
         self,
-        messages: Sequence[ChatMessage],
+        prompt: Prompt,
+        guard: AnswerGuard,
         text: str,
         nodes: list[NodeWithScore],
+        sources: list[SourceRef],
         extra: Mapping[str, Any],
         *,
         over_budget: bool = False,
@@ -363,24 +427,49 @@ class TextbookQA:
         they are counted locally and flagged ``estimated``. The extractive answerer costs nothing.
         """
         model = str(extra.get("model", self.model_name))
-        guard = AnswerGuard.for_messages(messages, hosts=self.link_hosts)
-        result = finish_answer(text, nodes, model, guard=guard)
+        result = finish_answer(text, nodes, model, guard=guard, sources=sources)
         result.degraded = over_budget or bool(extra.get("degraded", False))
         if model == EXTRACTIVE_MODEL:
             return result
-        prompt = int(extra.get("prompt_tokens", 0) or 0)
+        prompt_tokens = int(extra.get("prompt_tokens", 0) or 0)
         completion = int(extra.get("completion_tokens", 0) or 0)
-        if not prompt:
-            prompt, completion = estimate_prompt_tokens(messages), count_tokens(text)
+        if not prompt_tokens:
+            prompt_tokens = estimate_prompt_tokens(prompt.messages)
+            completion = count_tokens(text)
             result.usage["estimated"] = True
-        cost = cost_usd(model, prompt, completion, self.prices)
-        result.usage.update(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost)
+        cost = cost_usd(model, prompt_tokens, completion, self.prices)
+        result.usage.update(
+            prompt_tokens=prompt_tokens, completion_tokens=completion, cost_usd=cost
+        )
         self.observer.llm_usage(
-            model=model, prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost
+            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion, cost_usd=cost
         )
         if self.budget is not None:
             self.budget.add(cost)
         return result
+
+
+async def collect(events: AsyncIterator[StreamEvent]) -> AnswerResult:
+    """The final result of an event stream (the JSON answer)."""
+    result: AnswerResult | None = None
+    async for event in events:
+        if event.result is not None:
+            result = event.result
+    if result is None:  # pragma: no cover - every stream ends with its result
+        raise RuntimeError("the answer stream ended without a result")
+    return result
+
+
+async def _replay(
+    texts: Sequence[str], kwargs: Mapping[str, Any] | None = None
+) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
+    for text in texts:
+        yield text, kwargs or {}
+
+
+async def _deltas(gen: AsyncIterator[Any]) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
+    async for chunk in gen:
+        yield chunk.delta or "", chunk.additional_kwargs
 
 
 def _reading_store(client: QdrantClient, collection: str) -> QdrantVectorStore:
@@ -416,24 +505,23 @@ def build_qa(
 
     ``observer`` (the service's metrics) hears of model attempts, cache look-ups and answers.
     """
-    lock = threading.Lock()
+    index = BookIndex(client, settings.collection, local=not settings.qdrant_url)
+    vectors = VectorCache(embed_model)  # query vectors from retrieval, reused by the answerer
     retriever = QdrantRetriever(
-        client=client,
+        index=index,
         vector_store=_reading_store(client, settings.collection),
         embed_model=embed_model,
         top_k=settings.candidate_k,
         mode=settings.retrieval_mode,
-        lock=lock,
+        vectors=vectors,
     )
-    extractive = build_extractive_llm(settings, embed_model=embed_model)
+    extractive = build_extractive_llm(settings, embed_model=embed_model, vectors=vectors)
     return TextbookQA(
         retriever=retriever,
         llm=build_llm(settings, last_resort=extractive, observer=observer),
-        client=client,
-        collection=settings.collection,
+        index=index,
         top_k=settings.top_k,
         min_relevance=settings.min_relevance,
-        lock=lock,
         fallback_llm=extractive,
         cache=AnswerCache(max_entries=settings.cache_max_entries, ttl_s=settings.cache_ttl_s)
         if settings.cache_max_entries
@@ -448,6 +536,7 @@ def build_qa(
 
 
 __all__ = [
+    "AnswerRequest",
     "AnswerResult",
     "IndexNotReadyError",
     "SourceRef",
@@ -455,4 +544,5 @@ __all__ = [
     "TextbookQA",
     "build_llm",
     "build_qa",
+    "collect",
 ]

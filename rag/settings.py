@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     cors_origins: CommaList = Field(default_factory=list)
     request_timeout_s: float = Field(default=30.0, gt=0)
     workers: int = Field(default=1, ge=1, le=64)
+    # admission of answers (per worker): past max_in_flight they queue; past the queue, or after
+    # admission_wait_s in it, 503 overloaded with Retry-After
+    max_in_flight: int = Field(default=128, ge=1)
+    admission_queue: int = Field(default=256, ge=0)
+    admission_wait_s: float = Field(default=1.0, ge=0, le=30)
 
     # Security: signed session ids, rate limits, client addresses, request size
     session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)

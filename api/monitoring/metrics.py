@@ -152,6 +152,23 @@ class Metrics(PipelineObserver):
             ["from_model"],
             registry=r,
         )
+        self.answers_in_flight = Gauge(
+            "rag_answers_in_flight",
+            "Answer requests (/v1/chat, /v1/chat/stream) running now.",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.answers_queued = Gauge(
+            "rag_answers_queued",
+            "Answer requests waiting for a slot in the admission queue.",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.overloaded = Counter(
+            "rag_overloaded_total",
+            "Answer requests refused with 503 overloaded (queue full or waited too long).",
+            registry=r,
+        )
         self.breaker = Gauge(
             "rag_llm_breaker_state",
             "Circuit breaker of a model: 0 closed, 1 half-open, 2 open.",
@@ -252,6 +269,15 @@ class Metrics(PipelineObserver):
     def rate_limited(self, scope: str) -> None:
         """A request refused with 429 by our limiter (``session``, ``address``, ``new_session``)."""
         self.rate_limited_requests.labels(scope if scope in RATE_LIMIT_SCOPES else "other").inc()
+
+    def admission(self, in_flight: int, queued: int) -> None:
+        """Answer requests running and waiting now (``api.middleware.admission``)."""
+        self.answers_in_flight.set(in_flight)
+        self.answers_queued.set(queued)
+
+    def overloaded_request(self) -> None:
+        """An answer request refused with 503 overloaded."""
+        self.overloaded.inc()
 
     # --- state gauges --------------------------------------------------------------------------
 

@@ -65,8 +65,7 @@ def index_status(qa: TextbookQA) -> IndexStatus:
     name = qa.published_collection()
     if name is None:
         return IndexStatus()
-    with qa.lock:
-        chunks = qa.client.get_collection(name).points_count
+    chunks = qa.index.call(qa.client.get_collection, name).points_count
     match = _VERSION.search(name)
     return IndexStatus(
         collection=name,

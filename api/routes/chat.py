@@ -29,7 +29,8 @@ from api.middleware.request_id import current_request_id
 from api.schemas import ChatRequest, ChatResponse, ErrorResponse, LatencyMs, Source, Usage
 from api.security.ratelimit import AdmittedQuestionDep
 from api.storage import ChatStore
-from rag.engine import AnswerResult, IndexNotReadyError, StreamEvent
+from rag.answer.condense import Turn
+from rag.engine import AnswerRequest, AnswerResult, IndexNotReadyError, StreamEvent, collect
 from rag.retrieval.vector_store import IndexUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,17 @@ def _response(
             total=round(total_ms, 1),
         ),
         usage=Usage(**result.usage),
+    )
+
+
+def _answer_request(body: ChatRequest, history: list[Turn], *, stream: bool) -> AnswerRequest:
+    return AnswerRequest(
+        body.question,
+        history=history,
+        selected_text=body.selected_text,
+        selection_only=body.selection_only,
+        page_url=body.page_url,
+        stream=stream,
     )
 
 
@@ -121,13 +133,7 @@ async def create_chat(qa: QADep, store: StoreDep, session: AdmittedQuestionDep) 
     note_request(session_id=session_id)
     history = await store.history(session_id, max_turns=qa.history_max_turns)
     try:
-        result = await qa.answer(
-            body.question,
-            history=history,
-            selected_text=body.selected_text,
-            selection_only=body.selection_only,
-            page_url=body.page_url,
-        )
+        result = await collect(qa.events(_answer_request(body, history, stream=False)))
     except (IndexNotReadyError, IndexUnavailableError) as exc:
         raise _NOT_READY from exc
     note_request(cached=result.cached, degraded=result.degraded)
@@ -173,7 +179,7 @@ async def create_chat_stream(
     body, session_id = session.body, session.id
     note_request(session_id=session_id)
     history = await store.history(session_id, max_turns=qa.history_max_turns)
-    if not body.selection_only and not await asyncio.to_thread(qa.is_ready):
+    if not body.selection_only and await qa.served_collection() is None:
         raise _NOT_READY
     message_id = uuid.uuid4().hex
     request_id = current_request_id()
@@ -182,13 +188,7 @@ async def create_chat_stream(
         started = time.perf_counter()
         meta = {"session_id": session_id, "message_id": message_id, "request_id": request_id}
         yield _sse("meta", {**meta, "model": qa.model_name})
-        stream = qa.stream_answer(
-            body.question,
-            history=history,
-            selected_text=body.selected_text,
-            selection_only=body.selection_only,
-            page_url=body.page_url,
-        )
+        stream = qa.events(_answer_request(body, history, stream=True))
         pending: asyncio.Task[StreamEvent] | None = None
         partial: list[str] = []
         stored = False

@@ -117,9 +117,23 @@ def format_user_message(
     )
 
 
-def build_messages(
-    question: str, passages: list[Passage], *, history: Sequence[Any] = ()
-) -> list[ChatMessage]:
+@dataclass(frozen=True)
+class Prompt:
+    """One request's messages, and what they hold as the model reads it.
+
+    ``question`` and ``passages`` are the cleaned text inside the user message (instruction-like
+    sentences taken out, tag-like text escaped), which is what the extractive answerer reads and
+    what the answer guard checks code-like tokens against, without parsing the message back.
+    """
+
+    messages: list[ChatMessage]
+    system: str
+    canary: str
+    question: str
+    passages: list[Passage]
+
+
+def build_prompt(question: str, passages: list[Passage], *, history: Sequence[Any] = ()) -> Prompt:
     """System message, the conversation so far, then the passages and the question.
 
     ``history`` holds turns with ``question`` and ``answer`` attributes
@@ -129,18 +143,39 @@ def build_messages(
     for turn in history:
         earlier.append(ChatMessage(role=MessageRole.USER, content=quarantine(turn.question)))
         earlier.append(ChatMessage(role=MessageRole.ASSISTANT, content=turn.answer))
-    boundary = new_boundary()
-    return [
-        ChatMessage(
-            role=MessageRole.SYSTEM,
-            content=system_prompt(boundary=boundary, canary=new_canary()),
-        ),
+    boundary, canary = new_boundary(), new_canary()
+    system = system_prompt(boundary=boundary, canary=canary)
+    messages = [
+        ChatMessage(role=MessageRole.SYSTEM, content=system),
         *earlier,
         ChatMessage(
             role=MessageRole.USER,
             content=format_user_message(question, passages, boundary=boundary),
         ),
     ]
+    seen = [
+        Passage(
+            index=p.index,
+            title=quarantine(p.title),
+            section=quarantine(p.section),
+            text=_neutralise(quarantine(p.text)),
+        )
+        for p in passages
+    ]
+    return Prompt(
+        messages=messages,
+        system=system,
+        canary=canary,
+        question=_neutralise(quarantine(question)),
+        passages=seen,
+    )
+
+
+def build_messages(
+    question: str, passages: list[Passage], *, history: Sequence[Any] = ()
+) -> list[ChatMessage]:
+    """The messages of ``build_prompt``."""
+    return build_prompt(question, passages, history=history).messages
 
 
 def parse_prompt(text: str) -> tuple[str, list[Passage]]:

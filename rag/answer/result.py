@@ -92,19 +92,25 @@ def passages_of(nodes: list[NodeWithScore]) -> list[Passage]:
 
 
 def finish_answer(
-    text: str, nodes: list[NodeWithScore], model: str, *, guard: AnswerGuard | None = None
+    text: str,
+    nodes: list[NodeWithScore],
+    model: str,
+    *,
+    guard: AnswerGuard | None = None,
+    sources: list[SourceRef] | None = None,
 ) -> AnswerResult:
     """Check the answer and its citations against the passages given.
 
     ``guard`` (the request's ``AnswerGuard``) refuses a prompt leak, removes planted codes and
     sanitises the Markdown; without one, the Markdown is still sanitised (relative links only).
-    A refusal carries no sources.
+    A refusal carries no sources. ``sources`` are the nodes' entries when already built.
     """
     checked = guard.check(text) if guard is not None else sanitize_markdown(text)
     if checked is None or is_not_covered(checked) or not checked.strip():
         return AnswerResult(answer=NOT_COVERED, sources=[], model=model)
     answer = repair_citations(checked, set(range(1, len(nodes) + 1)))
-    sources = [source_ref(i, n) for i, n in enumerate(nodes, start=1)]
+    if sources is None:
+        sources = [source_ref(i, n) for i, n in enumerate(nodes, start=1)]
     if not cited_indexes(answer):  # an answer must rest on at least one cited source
         return AnswerResult(answer=NOT_COVERED, sources=[], model=model)
     return AnswerResult(answer=answer, sources=sources, model=model)

@@ -31,10 +31,11 @@ from pydantic import Field, PrivateAttr
 from typing_extensions import override
 
 from rag.answer.extractive import extractive_answer
-from rag.answer.prompts import parse_prompt
+from rag.answer.prompts import Passage, parse_prompt
 from rag.llm.breaker import CircuitBreaker
 from rag.llm.fallback import FallbackLLM, ModelRoute, RetryPolicy
 from rag.observer import PipelineObserver
+from rag.retrieval.vector_cache import VectorCache
 from rag.settings import Settings
 
 EXTRACTIVE_MODEL = "extractive"
@@ -52,16 +53,29 @@ class ExtractiveLLM(LLM):
     min_coverage: float = Field(default=0.25, ge=0.0, le=1.0)
     min_similarity: float = Field(default=0.42, ge=0.0, le=1.0)
     _embed_model: BaseEmbedding | None = PrivateAttr(default=None)
+    _vectors: VectorCache | None = PrivateAttr(default=None)
 
-    def __init__(self, *, embed_model: BaseEmbedding | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        embed_model: BaseEmbedding | None = None,
+        vectors: VectorCache | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._embed_model = embed_model
+        if embed_model is not None:
+            self._vectors = vectors or VectorCache(embed_model)
 
     def _similarity(self, question: str, texts: list[str]) -> list[float]:
-        """Cosine of each text to the question (the embeddings are normalised)."""
-        assert self._embed_model is not None  # noqa: S101 - only called when set
-        query = self._embed_model.get_query_embedding(question)
-        vectors = self._embed_model.get_text_embedding_batch(texts)
+        """Cosine of each text to the question (the embeddings are normalised).
+
+        Vectors come from the cache: a candidate sentence is embedded once, and the question's
+        vector is the one retrieval computed.
+        """
+        assert self._vectors is not None  # noqa: S101 - only called when set
+        query = self._vectors.query(question)
+        vectors = self._vectors.texts(texts)
         return [sum(a * b for a, b in zip(query, v, strict=True)) for v in vectors]
 
     @classmethod
@@ -79,7 +93,10 @@ class ExtractiveLLM(LLM):
         )
 
     def _answer(self, prompt: str) -> str:
-        question, passages = parse_prompt(prompt)
+        return self.answer_passages(*parse_prompt(prompt))
+
+    def answer_passages(self, question: str, passages: list[Passage]) -> str:
+        """The answer from passages as ``rag.answer.prompts.Prompt`` holds them (nothing parsed)."""
         return extractive_answer(
             question,
             passages,
@@ -180,14 +197,21 @@ class ExtractiveLLM(LLM):
 
 
 def build_extractive_llm(
-    settings: Settings, *, embed_model: BaseEmbedding | None = None
+    settings: Settings,
+    *,
+    embed_model: BaseEmbedding | None = None,
+    vectors: VectorCache | None = None,
 ) -> ExtractiveLLM:
-    """The offline answerer; with an embedding model it also checks answers semantically."""
+    """The offline answerer; with an embedding model it also checks answers semantically.
+
+    ``vectors`` (shared with the retriever) keeps the vectors it compares, computed once.
+    """
     return ExtractiveLLM(
         max_units=settings.answer_sentences,
         min_coverage=settings.min_coverage,
         min_similarity=settings.min_similarity,
         embed_model=embed_model,
+        vectors=vectors,
     )
 
 

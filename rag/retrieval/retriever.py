@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from typing import Literal
 
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -12,8 +11,10 @@ from llama_index.vector_stores.qdrant import QdrantVectorStore
 from qdrant_client import QdrantClient, models
 from typing_extensions import override
 
+from rag.retrieval.book_index import BookIndex
 from rag.retrieval.embeddings import LocalEmbedding
 from rag.retrieval.sparse import encode_query
+from rag.retrieval.vector_cache import VectorCache
 from rag.retrieval.vector_store import DENSE_VECTOR, SPARSE_VECTOR
 
 RetrievalMode = Literal["dense", "hybrid"]
@@ -33,84 +34,101 @@ class QdrantRetriever(BaseRetriever):
     below the dense top hit but with the best keyword match moves up, while a keyword hit that
     means something else (low cosine) stays down. Each node's ``score`` is its cosine similarity
     to the query (computed from its vector for keyword-only hits), so a relevance cut-off means
-    the same thing in both modes.
+    the same thing in both modes. Only the keyword search returns vectors; the dense search's
+    scores are the cosines already.
 
     The keyword query is built from the same strings as the embedding (``embedding_strs``): for
     a question about a selected passage they carry the selection, whose exact words find the
     chunk it was copied from.
 
-    The sync Qdrant client serves both paths: in local mode a data folder admits one client per
-    process, so async retrieval runs the sync call in a worker thread, serialised by ``lock``.
+    The sync Qdrant client serves both paths: async retrieval runs in one worker thread (the query
+    embedding and both searches); the index's lock serialises the client calls in local mode only.
     """
 
     def __init__(
         self,
         *,
-        client: QdrantClient,
         vector_store: QdrantVectorStore,
         embed_model: LocalEmbedding,
         top_k: int,
         mode: RetrievalMode = "hybrid",
         keyword_weight: float = KEYWORD_WEIGHT,
         depth: int = SEARCH_DEPTH,
-        lock: threading.Lock | None = None,
+        vectors: VectorCache | None = None,
+        index: BookIndex | None = None,
+        client: QdrantClient | None = None,
     ) -> None:
         super().__init__()
-        self._client = client
+        if index is None:  # a bare client: serialised, as local mode needs
+            if client is None:
+                raise ValueError("QdrantRetriever needs an index or a client")
+            index = BookIndex(client, vector_store.collection_name, local=True)
+        self._index = index
         self._store = vector_store
         self._embed_model = embed_model
+        self._vectors = vectors or VectorCache(embed_model)
         self._top_k = top_k
         self._mode = mode
         self._keyword_weight = keyword_weight
         self._depth = max(depth, top_k)
-        self._lock = lock or threading.Lock()
 
     def _search(
-        self, query: list[float] | models.SparseVector, using: str, limit: int
+        self,
+        query: list[float] | models.SparseVector,
+        using: str,
+        limit: int,
+        *,
+        with_vectors: bool = False,
     ) -> list[models.ScoredPoint]:
-        with self._lock:
-            return self._client.query_points(
-                self._store.collection_name,
-                query=query,
-                using=using,
-                limit=limit,
-                with_payload=True,
-                with_vectors=[DENSE_VECTOR],
-            ).points
+        return self._index.call(
+            self._index.client.query_points,
+            self._store.collection_name,
+            query=query,
+            using=using,
+            limit=limit,
+            with_payload=True,
+            with_vectors=[DENSE_VECTOR] if with_vectors else False,
+        ).points
+
+    def embed(self, strings: list[str]) -> list[float]:
+        """The query vector of ``strings`` (their mean when several; one string is cached)."""
+        if len(strings) == 1:
+            return self._vectors.query(strings[0])
+        return self._embed_model.get_agg_embedding_from_queries(strings)
 
     @override
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        strings = query_bundle.embedding_strs or [query_bundle.query_str]
-        embedding = query_bundle.embedding or self._embed_model.get_agg_embedding_from_queries(
-            strings
-        )
+        strings = list(query_bundle.embedding_strs or [query_bundle.query_str])
+        embedding = query_bundle.embedding or self.embed(strings)
         if self._mode == "dense":
-            return self._to_nodes(self._search(embedding, DENSE_VECTOR, self._top_k), embedding)
+            dense = self._search(embedding, DENSE_VECTOR, self._top_k)
+            return self._to_nodes(dense, {str(p.id): p.score for p in dense})
         dense = self._search(embedding, DENSE_VECTOR, self._depth)
         indices, values = encode_query(" ".join(strings))
         keyword = self._search(
-            models.SparseVector(indices=indices, values=values), SPARSE_VECTOR, self._depth
+            models.SparseVector(indices=indices, values=values),
+            SPARSE_VECTOR,
+            self._depth,
+            with_vectors=True,
         )
         best = max((point.score for point in keyword), default=0.0) or 1.0
         bonus = {str(p.id): self._keyword_weight * p.score / best for p in keyword}
-        points = {str(p.id): p for p in [*dense, *keyword]}
-        cosine = {str(p.id): p.score for p in dense}  # Qdrant's cosine, for the dense hits
+        points = {str(p.id): p for p in [*keyword, *dense]}  # a dense hit's score is its cosine
+        cosine = {str(p.id): p.score for p in dense}
         for key, point in points.items():
             if key not in cosine:
                 cosine[key] = _cosine(point, embedding)
         order = sorted(points, key=lambda key: cosine[key] + bonus.get(key, 0.0), reverse=True)
-        return self._to_nodes([points[key] for key in order[: self._top_k]], embedding)
+        return self._to_nodes([points[key] for key in order[: self._top_k]], cosine)
 
     def _to_nodes(
-        self, points: list[models.ScoredPoint], embedding: list[float]
+        self, points: list[models.ScoredPoint], cosine: dict[str, float]
     ) -> list[NodeWithScore]:
         result = self._store.parse_to_query_result(points)
         nodes = []
-        for node in result.nodes or []:
-            vector = node.embedding or []
-            cosine = sum(a * b for a, b in zip(vector, embedding, strict=False))
+        for point, node in zip(points, result.nodes or [], strict=True):
             node.embedding = None  # not needed past this point, and large
-            nodes.append(NodeWithScore(node=node, score=cosine))
+            nodes.append(NodeWithScore(node=node, score=cosine[str(point.id)]))
         return nodes
 
     @override

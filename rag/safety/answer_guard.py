@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 
-from rag.answer.prompts import CANARY_RE, NOT_COVERED, PROMPT_FRAMING, parse_prompt
+from rag.answer.prompts import CANARY_RE, NOT_COVERED, PROMPT_FRAMING, Prompt, parse_prompt
 from rag.safety.markdown import StreamSanitizer, sanitize_markdown
 
 LEAK_NGRAM = 8
@@ -89,6 +89,17 @@ class AnswerGuard:
         return cls(
             reference=f"{system}\n{PROMPT_FRAMING}",
             canaries=tuple(CANARY_RE.findall(system)),
+            context=context,
+            hosts=tuple(hosts),
+        )
+
+    @classmethod
+    def for_prompt(cls, prompt: Prompt, *, hosts: Collection[str] = ()) -> AnswerGuard:
+        """The guard for an answer to ``prompt`` (``rag.answer.prompts.build_prompt``)."""
+        context = "\n".join(f"{p.title}\n{p.section}\n{p.text}" for p in prompt.passages)
+        return cls(
+            reference=f"{prompt.system}\n{PROMPT_FRAMING}",
+            canaries=(prompt.canary,),
             context=context,
             hosts=tuple(hosts),
         )

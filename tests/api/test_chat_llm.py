@@ -151,3 +151,16 @@ def test_shutdown_closes_the_llm_connections(
         # under this test's warning filter, rather than in some later test.
         del clients, test_client
         gc.collect()
+
+
+def test_a_follow_up_that_stands_alone_makes_one_model_call(
+    client: TestClient, sim: Simulator
+) -> None:
+    first = ask(client, question="What is a series elastic actuator?")
+    assert sim.model_stats(PRIMARY)["requests"] == 1
+    sim.reset()
+    ask(client, question="How do ROS 2 services work?", session_id=first["session_id"])
+    assert sim.model_stats(PRIMARY)["requests"] == 1  # the answer only: nothing to condense
+    sim.reset()
+    ask(client, question="Who invented it?", session_id=first["session_id"])
+    assert sim.model_stats(PRIMARY)["requests"] == 2  # condensed with the history, then answered

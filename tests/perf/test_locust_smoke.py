@@ -1,0 +1,43 @@
+"""A short locust run (20 readers, 20 s) against a real rag-serve: no request fails.
+
+A smoke of ``make load`` (``perf/load.py``, ``perf/locustfile.py``), not a timing test: the
+readers' mix (follow-ups, selected text, streams read to ``done``) must all be answered.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from perf.load import SERVICE_ENV, run_locust
+from perf.serving import run_service
+from rag.settings import Settings
+from tests.conftest import SAMPLE_QA
+
+pytest.importorskip("locust", reason="locust is in the perf extra")
+
+
+@pytest.mark.slow
+def test_twenty_readers_for_twenty_seconds_get_every_answer(sample_index: Settings, tmp_path: Path):
+    data = tmp_path / "data"
+    # A copy: the embedded index admits one process, and other tests may hold the original.
+    shutil.copytree(
+        sample_index.qdrant_path, data / "qdrant", ignore=shutil.ignore_patterns(".lock")
+    )
+    with run_service(data, SERVICE_ENV) as (base_url, _pid):
+        rows = run_locust(
+            base_url,
+            users=20,
+            spawn_rate=10,
+            duration="20s",
+            out=tmp_path / "locust",
+            questions=SAMPLE_QA,
+        )
+    by_name = {row["Name"]: row for row in rows}
+    assert int(by_name["/v1/chat"]["Request Count"]) > 0
+    assert int(by_name["/v1/chat/stream"]["Request Count"]) > 0
+    assert int(by_name["first token"]["Request Count"]) > 0  # the stream's own metric
+    assert sum(int(row["Failure Count"]) for row in rows) == 0, rows
+    assert (tmp_path / "locust.html").is_file()
