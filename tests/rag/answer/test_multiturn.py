@@ -11,6 +11,7 @@ from rag.engine import TextbookQA, build_qa
 from rag.retrieval.embeddings import LocalEmbedding
 from rag.settings import Settings
 from tests.conftest import ROOT
+from tests.utils.simulator import Simulator, simulator_llm_settings
 
 CONVERSATIONS = [
     json.loads(line)
@@ -75,3 +76,40 @@ def test_second_turns_retrieve_the_right_page(sample_index: Settings, embed_mode
     assert len(CONVERSATIONS) >= 10
     assert hits >= 0.9 * len(CONVERSATIONS), (hits, with_history)
     assert baseline < hits, (baseline, without)  # the history is what makes the difference
+
+
+def test_with_a_model_only_follow_ups_are_condensed_and_their_retrieval_holds(
+    sample_index: Settings, embed_model: LocalEmbedding, sim: Simulator
+):
+    """Every second turn of the sample conversations still goes to the model to be condensed
+    (so follow-up retrieval is what it was); a question that stands alone, asked after another
+    conversation, costs no model call and retrieves exactly as if it were asked first."""
+    sim.reset()
+    assert all(is_follow_up(conv["turns"][1]) for conv in CONVERSATIONS)
+
+    async def paths(qa: TextbookQA, question: str, history: list[Turn]) -> list[str | None]:
+        standalone = await qa.standalone_question(question, history)
+        return [n.node.metadata.get("source_path") for n in await qa.retrieve(standalone)]
+
+    async def run(qa: TextbookQA) -> None:
+        try:
+            for conv, other in zip(
+                CONVERSATIONS, CONVERSATIONS[1:] + CONVERSATIONS[:1], strict=True
+            ):
+                first = conv["turns"][0]
+                history = [Turn(other["turns"][0], "an earlier answer")]
+                assert await qa.standalone_question(first, history) == first
+                assert await paths(qa, first, history) == await paths(qa, first, [])
+            assert sim.requests("primary") == 0
+            follow_up = CONVERSATIONS[0]["turns"]
+            await qa.standalone_question(follow_up[1], [Turn(follow_up[0], "…")])
+            assert sim.requests("primary") == 1
+        finally:
+            await qa.aclose()
+
+    client = QdrantClient(path=str(sample_index.qdrant_path))
+    try:
+        settings = simulator_llm_settings(sample_index, sim)
+        asyncio.run(run(build_qa(settings, client=client, embed_model=embed_model)))
+    finally:
+        client.close()
