@@ -96,6 +96,7 @@ def run_mode(
     step_s: float,
     closed_s: float,
     interval_s: float,
+    database_url: str | None = None,
 ) -> dict[str, Any]:
     """Every run of one answer mode against one ``rag-serve``."""
     env = {
@@ -103,6 +104,8 @@ def run_mode(
         "RAG_TRUSTED_PROXIES": "127.0.0.1",
         "RAG_LOG_LEVEL": "WARNING",
     }
+    if database_url:
+        env["RAG_DATABASE_URL"] = database_url
     model_mode = mode == "model"
     results: dict[str, Any] = {"mode": mode, "steps": []}
     with ExitStack() as stack:
@@ -173,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--closed-s", type=float, default=30.0, help="seconds per closed loop")
     parser.add_argument("--interval-s", type=float, default=6.0, help="seconds between questions")
     parser.add_argument("--modes", default="extractive,model")
+    parser.add_argument("--database-url", help="RAG_DATABASE_URL (default: SQLite in the data dir)")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench_load")
     args = parser.parse_args(argv)
     try:
@@ -195,12 +199,20 @@ def main(argv: list[str] | None = None) -> int:
                 "step_s": args.step_s,
                 "closed_s": args.closed_s,
                 "interval_s": args.interval_s,
+                "database": "PostgreSQL" if args.database_url else "SQLite",
                 "model": {"ttft_s": TTFT_S, "tokens_per_s": TPS},
             },
         }
         for mode in modes:
             figures[mode] = run_mode(
-                mode, data_dir, questions, readers, args.step_s, args.closed_s, args.interval_s
+                mode,
+                data_dir,
+                questions,
+                readers,
+                args.step_s,
+                args.closed_s,
+                args.interval_s,
+                database_url=args.database_url,
             )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(figures, indent=2))
