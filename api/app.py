@@ -22,7 +22,7 @@ from api.middleware import JsonBodyMiddleware, RequestIdMiddleware
 from api.observability import ObservabilityMiddleware, record_route
 from api.origin_check import CorsMiddleware, OriginCheckMiddleware, OriginPolicy, cors_options
 from api.ratelimit import RateLimiter, RateLimitHooks, build_rate_limiter
-from api.routes import admin, admin_stats, chat, health, sessions
+from api.routes import admin, admin_stats, chat, health, sessions, widget
 from api.security_headers import SecurityHeadersMiddleware
 from api.session_ids import SessionIdSigner
 from api.status import StatusMonitor
@@ -146,4 +146,5 @@ def create_app(
     app.include_router(admin_stats.router)
     app.include_router(admin_stats.dashboard_router)
     app.include_router(health.router)
+    app.include_router(widget.router)
     return app
