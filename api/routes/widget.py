@@ -88,6 +88,7 @@ def _serve(name: str, request: Request) -> Response:
         "X-Widget-Version": assets.version,
         "Vary": "Accept-Encoding",
         "Cross-Origin-Resource-Policy": "cross-origin",
+        "Timing-Allow-Origin": "*",  # a book may measure the widget's load time
     }
     if _etag_matches(request.headers.get("if-none-match"), asset.etag):
         return Response(status_code=304, headers=headers)

@@ -1,6 +1,7 @@
 // <textbook-chat>: the reader's chat panel, in a Shadow DOM so the book's CSS and ours never meet.
 import {ChatApi, ServiceError} from './api.js';
 import {extraRequestFields, parseShortcut} from './config.js';
+import {icon} from './icons.js';
 import {createRenderer} from './markdown.js';
 import {ConversationStore} from './store.js';
 
@@ -54,7 +55,7 @@ export class TextbookChat extends HTMLElement {
       class: 'launcher', type: 'button', 'aria-haspopup': 'dialog', 'aria-expanded': 'false',
       'aria-label': `${L.open} (${config.shortcut})`, title: `${L.open} (${config.shortcut})`,
       onclick: () => this.open(),
-    }, h('span', {class: 'launcher-icon', 'aria-hidden': 'true', text: '?'}), h('span', {text: L.open}));
+    }, icon('chat', 20), h('span', {text: L.open}));
 
     this.askButton = h('button', {
       class: 'ask-selection', type: 'button', hidden: true,
@@ -66,15 +67,15 @@ export class TextbookChat extends HTMLElement {
     this.listButton = h('button', {
       class: 'icon', type: 'button', 'aria-label': L.conversations, title: L.conversations,
       'aria-expanded': 'false', onclick: () => this.toggleList(),
-    }, '☰');
+    }, icon('list'));
     this.newButton = h('button', {
       class: 'icon', type: 'button', 'aria-label': L.newConversation, title: L.newConversation,
       onclick: () => this.newConversation(),
-    }, '+');
+    }, icon('plus'));
     this.closeButton = h('button', {
       class: 'icon', type: 'button', 'aria-label': L.close, title: L.close,
       onclick: () => this.close(),
-    }, '×');
+    }, icon('close'));
 
     this.log = h('div', {class: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': L.title, tabindex: '0'});
     this.listView = h('div', {class: 'conversations', hidden: true, role: 'region', 'aria-label': L.conversations});
@@ -86,7 +87,7 @@ export class TextbookChat extends HTMLElement {
       h('div', {class: 'selection-head'},
         h('span', {text: L.selection}),
         h('button', {class: 'icon small', type: 'button', 'aria-label': L.clearSelection,
-          title: L.clearSelection, onclick: () => this.setSelection(null)}, '×')),
+          title: L.clearSelection, onclick: () => this.setSelection(null)}, icon('close', 14))),
       this.selectionText,
       h('label', {class: 'selection-only', for: 'tc-selection-only'}, this.selectionOnly, h('span', {text: L.selectionOnly})));
 
@@ -277,7 +278,7 @@ export class TextbookChat extends HTMLElement {
         h('button', {class: 'open-conversation', type: 'button', onclick: () => this.openConversation(item.id)},
           h('span', {class: 'conversation-title', text: item.title || '…'}), h('small', {text: when})),
         h('button', {class: 'icon small delete', type: 'button', 'aria-label': `${L.deleteConversation}: ${item.title}`,
-          title: L.deleteConversation, onclick: () => this.deleteConversation(item.id)}, '🗑')));
+          title: L.deleteConversation, onclick: () => this.deleteConversation(item.id)}, icon('trash', 16))));
     }
     this.listView.append(list);
   }
@@ -365,9 +366,9 @@ export class TextbookChat extends HTMLElement {
     const L = this.labels;
     const status = h('span', {class: 'action-status', role: 'status'});
     const up = h('button', {class: 'icon small', type: 'button', 'aria-label': L.helpful, title: L.helpful,
-      'aria-pressed': String(message.feedback === 'up')}, '👍');
+      'aria-pressed': String(message.feedback === 'up')}, icon('up', 16));
     const down = h('button', {class: 'icon small', type: 'button', 'aria-label': L.notHelpful, title: L.notHelpful,
-      'aria-pressed': String(message.feedback === 'down')}, '👎');
+      'aria-pressed': String(message.feedback === 'down')}, icon('down', 16));
     const comment = h('textarea', {class: 'comment', rows: '2', maxlength: '1000', 'aria-label': L.comment, placeholder: L.comment});
     const sendComment = h('button', {class: 'small', type: 'submit'}, L.sendComment);
     const commentForm = h('form', {class: 'comment-form', hidden: true, onsubmit: async (e) => {
@@ -390,7 +391,7 @@ export class TextbookChat extends HTMLElement {
       } catch {
         status.textContent = '';
       }
-    }}, '⧉');
+    }}, icon('copy', 16));
     return h('div', {class: 'actions-wrap'}, h('div', {class: 'actions'}, copy, up, down, status), commentForm);
   }
 

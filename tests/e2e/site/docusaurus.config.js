@@ -7,6 +7,7 @@ const apiUrl = process.env.TEXTBOOK_CHAT_API_URL || 'http://127.0.0.1:8000';
 /** @type {import('@docusaurus/types').Config} */
 const config = {
   title: 'Embodied Intelligence',
+  favicon: 'img/favicon.svg',
   url: 'http://127.0.0.1',
   baseUrl: '/',
   trailingSlash: undefined,
