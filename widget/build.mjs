@@ -1,7 +1,8 @@
 // Build the widget into api/static/widget.js and widget.css (both committed, so serving needs no
 // Node). `node build.mjs --out DIR` writes elsewhere (the test compares that build with the commit).
 import {build} from 'esbuild';
-import {mkdir} from 'node:fs/promises';
+import {mkdir, readFile} from 'node:fs/promises';
+import {gzipSync} from 'node:zlib';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 
@@ -31,4 +32,9 @@ await build({
   outfile: path.join(outDir, 'widget.css'),
   target: ['chrome100', 'firefox100', 'safari15'],
 });
+for (const name of ['widget.js', 'widget.css']) {
+  const bytes = await readFile(path.join(outDir, name));
+  const gzipped = gzipSync(bytes, {level: 9}).length;
+  console.log(`${name}: ${bytes.length} bytes, ${gzipped} gzipped`);
+}
 console.log(`widget built into ${outDir}`);

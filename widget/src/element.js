@@ -118,6 +118,7 @@ export class TextbookChat extends HTMLElement {
     this.root.append(css, this.launcher, this.askButton, this.panel);
 
     this.input.value = this.store.draft;
+    this.recoverInterrupted();
     this.renderLog();
     this.followTheme();
     document.addEventListener('keydown', (e) => this.onDocumentKey(e), true);
@@ -283,20 +284,59 @@ export class TextbookChat extends HTMLElement {
     this.listView.append(list);
   }
 
+  /** An answer that was streaming when the reader left the page: the service kept what was sent. */
+  recoverInterrupted() {
+    const pending = this.store.messages.filter((m) => m.pending);
+    if (!pending.length) return;
+    for (const message of pending) {
+      message.pending = false;
+      message.interrupted = true;
+    }
+    this.store.save();
+    if (this.store.currentId) this.refresh(this.store.currentId, {retries: 5, recovering: true});
+  }
+
   async openConversation(id) {
     this.stop();
     this.store.open(id);
     this.showList(false);
     this.renderLog();
     this.input.focus();
+    await this.refresh(id);
+  }
+
+  /**
+   * Load a conversation's messages from the service (the source of truth). When recovering an
+   * answer the reader left mid-stream, the service may not have stored it yet: a reply shorter
+   * than the local copy (or a 404 for a first exchange) is asked again, and the local copy is
+   * kept if the service never catches up.
+   */
+  async refresh(id, {retries = 0, recovering = false} = {}) {
+    const again = () => {
+      if (retries > 0) setTimeout(() => this.refresh(id, {retries: retries - 1, recovering}), 1500);
+    };
     try {
       const messages = await this.api.messages(id);
+      const local = this.store.state.conversations[id]?.messages.length || 0;
+      if (messages.length < local) {
+        again();
+        return;
+      }
       this.store.replace(id, messages.map((m) => ({
         role: m.role, content: m.content, sources: m.sources || [], messageId: m.role === 'assistant' ? m.id : null,
         interrupted: Boolean(m.interrupted), selectedText: m.selected_text || null,
       })));
       if (this.store.currentId === id) this.renderLog();
     } catch (error) {
+      if (error instanceof ServiceError && error.status === 404 && recovering) {
+        again();
+        return;
+      }
+      if (error instanceof ServiceError && error.status === 404) {
+        this.store.remove(id); // deleted meanwhile (another tab)
+        this.renderLog();
+        return;
+      }
       this.showError(error);
     }
   }

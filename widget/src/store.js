@@ -91,7 +91,8 @@ export class ConversationStore {
   replace(id, messages) {
     const conversation = this.state.conversations[id];
     if (!conversation) return;
-    conversation.messages = messages;
+    const rated = new Map(conversation.messages.filter((m) => m.feedback).map((m) => [m.messageId, m.feedback]));
+    conversation.messages = messages.map((m) => (rated.has(m.messageId) ? {...m, feedback: rated.get(m.messageId)} : m));
     this.save();
   }
 
