@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         site = _site_config(args, settings) if args.site is not None else None
     except SiteError as exc:
         print(f"rag-ingest: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_FAILED
     folder = args.site if site is not None else args.docs_dir
     configure_json_logging(settings.log_level, secrets=settings_secrets(settings))
     settings = settings.model_copy(
