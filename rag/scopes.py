@@ -2,7 +2,9 @@
 
 An index lists its versions and locales in its metadata (``rag.vector_store.SCOPES_KEY``);
 each chunk carries ``version`` and ``locale`` payload fields. An index built before versions
-were recorded holds one unnamed scope (``current``, ``en``) and is searched unfiltered.
+were recorded holds one unnamed scope (``current``, ``en``). An index of one version in one
+locale (a lone docs folder) is searched unfiltered too: every chunk is in scope, and Qdrant's
+local mode evaluates a filter point by point (about 1.8x the time of a hybrid query).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class BookScope:
     Attributes:
         version: ``"current"`` or a name from the site's ``versions.json``.
         locale: A locale code of the site, e.g. ``"fr"``.
-        filtered: False for an index without version/locale payloads (searched whole).
+        filtered: False when the whole index is the scope (searched without a filter).
     """
 
     version: str = CURRENT_VERSION
@@ -86,4 +88,7 @@ def resolve_scope(
         raise UnknownScopeError("version", chosen_version, versions)
     if chosen_locale not in locales:
         raise UnknownScopeError("locale", chosen_locale, locales)
-    return BookScope(version=chosen_version, locale=chosen_locale, filtered=bool(described))
+    several = len(versions) > 1 or len(locales) > 1
+    return BookScope(
+        version=chosen_version, locale=chosen_locale, filtered=bool(described) and several
+    )

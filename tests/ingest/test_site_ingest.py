@@ -14,6 +14,7 @@ from qdrant_client import QdrantClient, models
 from ingest import cli as ingest_cli
 from ingest.pipeline import IngestOptions, IngestReport, run_ingest
 from ingest.site import SiteConfig
+from rag import cli as ask_cli
 from rag.embeddings import LocalEmbedding
 from rag.vector_store import SCOPES_KEY, active_collection, collection_metadata
 from tests.ingest.test_cli import data_dir  # noqa: F401  (fixture)
@@ -149,6 +150,13 @@ def test_cli_ingests_a_site_and_refuses_mixed_usage(site: Path, capsys: pytest.C
     argv = ["--site", str(site), "--site-config", str(site / "site.json"), "--quiet"]
     assert ingest_cli.main(argv) == ingest_cli.EXIT_OK
     assert capsys.readouterr().out.startswith("published textbook__v1: 18 files (18 indexed")
+    question = "How is Kelp Counter calibrated?"
+    assert ask_cli.main([question, "--doc-version", "1.0", "--locale", "fr", "--json"]) == 0
+    sources = json.loads(capsys.readouterr().out)["sources"]
+    assert sources
+    assert all(s["url"].startswith("/fr/docs/1.0/") for s in sources)
+    assert ask_cli.main([question, "--doc-version", "2.0"]) == 1
+    assert "Unknown version '2.0'" in capsys.readouterr().err
 
     with pytest.raises(SystemExit) as exit_info:
         ingest_cli.main([str(site / "docs"), "--site", str(site)])
