@@ -31,9 +31,9 @@ from ingest.site import (
     docs_folder_layout,
     site_layout,
 )
-from rag.embeddings import LocalEmbedding
-from rag.sparse import SPARSE_ENCODER_VERSION
-from rag.vector_store import (
+from rag.retrieval.embeddings import LocalEmbedding
+from rag.retrieval.sparse import SPARSE_ENCODER_VERSION
+from rag.retrieval.vector_store import (
     SCOPES_KEY,
     active_collection,
     build_vector_store,

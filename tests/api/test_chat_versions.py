@@ -17,7 +17,7 @@ from qdrant_client import QdrantClient
 from api.app import create_app
 from ingest.pipeline import IngestOptions, run_ingest
 from ingest.site import SiteConfig
-from rag.embeddings import LocalEmbedding
+from rag.retrieval.embeddings import LocalEmbedding
 from rag.settings import Settings
 from tests.ingest.versioned_build import SAMPLE, TRUTH_FILE
 

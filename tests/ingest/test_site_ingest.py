@@ -15,8 +15,8 @@ from ingest import cli as ingest_cli
 from ingest.pipeline import IngestOptions, IngestReport, run_ingest
 from ingest.site import SiteConfig
 from rag import cli as ask_cli
-from rag.embeddings import LocalEmbedding
-from rag.vector_store import SCOPES_KEY, active_collection, collection_metadata
+from rag.retrieval.embeddings import LocalEmbedding
+from rag.retrieval.vector_store import SCOPES_KEY, active_collection, collection_metadata
 from tests.ingest.test_cli import data_dir  # noqa: F401  (fixture)
 from tests.ingest.versioned_build import SAMPLE, TRUTH_FILE
 
