@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,7 @@ from tests.utils.book_site import SESSION_LIMIT, SITE, Reader, Stack
 pytestmark = pytest.mark.slow
 PAGE = "/docs/humanoids/balance-and-walking"
 QUESTION = "What is the zero moment point?"
+LOADS = 5
 ROOT_JS = "() => document.querySelector('textbook-chat').shadowRoot"
 
 
@@ -69,18 +71,29 @@ def test_time_to_interactive_and_the_launcher(reader: Reader, stack: Stack):
         }).observe(document, {subtree: true, childList: true, attributes: true});
         """
     )
-    reader.goto(PAGE)
-    timing = reader.page.evaluate(
-        """() => ({...window.__tc,
-            dcl: performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd,
-            script: performance.getEntriesByType('resource')
-                .filter(r => r.name.includes('/widget.js'))
-                .map(r => ({size: r.encodedBodySize, decoded: r.decodedBodySize}))[0]})"""
+    samples = []
+    for _ in range(LOADS):  # the first load fetches the widget, the others revalidate it
+        reader.goto(PAGE)
+        samples.append(
+            reader.page.evaluate(
+                """() => ({...window.__tc,
+                    dcl: performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd,
+                    script: performance.getEntriesByType('resource')
+                        .filter(r => r.name.includes('/widget.js'))
+                        .map(r => ({size: r.encodedBodySize}))[0]})"""
+            )
+        )
+    for timing in samples:
+        # The element is defined, then interactive once its stylesheet is in (the launcher shows).
+        assert timing["ready"] >= timing["defined"] > 0
+    stack.timings["time_to_interactive_ms"] = [round(t["ready"], 1) for t in samples]
+    stack.timings["time_to_interactive_median_ms"] = round(
+        statistics.median(t["ready"] for t in samples), 1
     )
-    assert timing["ready"] >= timing["defined"] > 0
-    stack.timings["time_to_interactive_ms"] = round(timing["ready"], 1)
-    stack.timings["dom_content_loaded_ms"] = round(timing["dcl"], 1)
-    stack.timings["widget_js_transfer_bytes"] = timing["script"]["size"]
+    stack.timings["dom_content_loaded_median_ms"] = round(
+        statistics.median(t["dcl"] for t in samples), 1
+    )
+    stack.timings["widget_js_transfer_bytes"] = samples[0]["script"]["size"]
 
     launcher = reader.widget(".launcher")
     assert launcher.is_visible()
