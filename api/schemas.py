@@ -7,14 +7,15 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from api.sanitize import (
+from api.security.input_text import (
     PAGE_URL_PATTERN,
     VISIBLE_TEXT_PATTERN,
     clean_optional_text,
     clean_required_text,
 )
 
-# Limits apply to the text as sent; HTML and control characters are removed after (api.sanitize).
+# Limits apply to the text as sent; HTML and control characters are removed after
+# (api.security.input_text).
 Question = Annotated[
     str,
     Field(min_length=1, max_length=500, pattern=VISIBLE_TEXT_PATTERN),
@@ -28,6 +29,26 @@ PageUrl = Annotated[
         max_length=2048,
         pattern=PAGE_URL_PATTERN,
         description="The page the reader is on: an http(s) URL or a path starting with '/'.",
+    ),
+]
+
+DocVersion = Annotated[
+    str | None,
+    Field(
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$",
+        description="The book version the reader is on: a name from the site's versions.json, "
+        "or 'current' for the docs/ folder (the page's docusaurus_version meta tag). "
+        "Omitted: the version the site serves at its docs root.",
+    ),
+]
+Locale = Annotated[
+    str | None,
+    Field(
+        max_length=35,
+        pattern=r"^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*$",
+        description="The reader's locale code, e.g. 'fr' or 'pt-BR' (the page's "
+        "docusaurus_locale meta tag). Omitted: the site's default locale.",
     ),
 ]
 
@@ -57,6 +78,8 @@ class ChatRequest(BaseModel):
     selected_text: SelectedText = None
     selection_only: bool = False
     page_url: PageUrl = None
+    version: DocVersion = None
+    locale: Locale = None
 
     @model_validator(mode="after")
     def _selection_only_needs_selection(self) -> ChatRequest:

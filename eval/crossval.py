@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from eval.refusals import Decision, best_threshold, classifier
+from eval.scoring.refusals import Decision, best_threshold, classifier
 
 
 def decisions_of(report: dict[str, Any]) -> list[Decision]:

@@ -25,8 +25,8 @@ from eval.book import read_book
 from eval.dataset import DatasetError, load_dataset
 from eval.runner import eval_settings
 from ingest.pipeline import IngestInputError, IngestOptions, run_ingest
-from rag.embeddings import build_embed_model
 from rag.engine import build_qa
+from rag.retrieval.embeddings import build_embed_model
 
 
 def _rates(rows: list[dict[str, Any]]) -> dict[str, float | int]:

@@ -23,7 +23,10 @@ from llama_index.vector_stores.qdrant import QdrantVectorStore
 from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import ResponseHandlingException
 
-from rag.answers import (
+from rag.answer.cache import AnswerCache, cache_key
+from rag.answer.condense import Turn, condense, condense_with_llm
+from rag.answer.prompts import NOT_COVERED, build_messages
+from rag.answer.result import (
     AnswerResult,
     SourceRef,
     StreamEvent,
@@ -31,20 +34,23 @@ from rag.answers import (
     passages_of,
     source_ref,
 )
-from rag.budget import DailyBudget
-from rag.cache import AnswerCache, cache_key
-from rag.condense import Turn, condense, condense_with_llm
-from rag.embeddings import LocalEmbedding
-from rag.guard import AnswerGuard
-from rag.llms import EXTRACTIVE_MODEL, build_extractive_llm, build_llm
+from rag.llm.budget import DailyBudget
+from rag.llm.models import EXTRACTIVE_MODEL, build_extractive_llm, build_llm
+from rag.llm.usage import cost_usd, count_tokens, estimate_prompt_tokens
 from rag.observer import AnswerOutcome, NullObserver, PipelineObserver
-from rag.postprocessors import SelectedTextPostprocessor, TopKPostprocessor
-from rag.prompts import NOT_COVERED, build_messages
-from rag.retrievers import QdrantRetriever
-from rag.sanitize import normalise_hosts
+from rag.retrieval.embeddings import LocalEmbedding
+from rag.retrieval.postprocessors import SelectedTextPostprocessor, TopKPostprocessor
+from rag.retrieval.retriever import QdrantRetriever
+from rag.retrieval.scopes import BookScope, UnknownScopeError, resolve_scope
+from rag.retrieval.vector_store import (
+    SCOPES_KEY,
+    active_collection,
+    build_vector_store,
+    collection_metadata,
+)
+from rag.safety.answer_guard import AnswerGuard
+from rag.safety.markdown import normalise_hosts
 from rag.settings import Settings
-from rag.usage import cost_usd, count_tokens, estimate_prompt_tokens
-from rag.vector_store import active_collection, build_vector_store
 
 _QUERY_SELECTION_CHARS = 1000
 logger = logging.getLogger(__name__)
@@ -104,20 +110,40 @@ class TextbookQA:
         self.history_max_tokens = history_max_tokens
         self.observer: PipelineObserver = observer or NullObserver()
         self.link_hosts = normalise_hosts(link_hosts)
+        self._scopes: dict[str, Mapping[str, Any]] = {}
 
     @property
     def model_name(self) -> str:
         """Name of the model that writes the answers."""
         return self.llm.metadata.model_name
 
-    def book_version(self) -> str | None:
-        """The published index version (changes with every ingest that changed something)."""
+    def published_collection(self) -> str | None:
+        """The collection the alias points at: the published index version (None before any)."""
         with self.lock:
             return active_collection(self.client, self.collection)
 
     def is_ready(self) -> bool:
         """True once an index version is published for the collection."""
-        return self.book_version() is not None
+        return self.published_collection() is not None
+
+    def resolve_scope(self, version: str | None, locale: str | None) -> BookScope:
+        """The doc version and locale to answer from: checked, defaults filled in (blocking).
+
+        Before the first ingest any values are accepted (retrieval then reports the missing
+        index; a selection-only answer needs none).
+
+        Raises:
+            UnknownScopeError: The index does not hold that version or locale.
+        """
+        with self.lock:
+            live = active_collection(self.client, self.collection)
+            if live is None:
+                return BookScope(version=version or "current", locale=locale or "en")
+            described = self._scopes.get(live)
+            if described is None:
+                described = collection_metadata(self.client, live).get(SCOPES_KEY) or {}
+                self._scopes = {live: described}  # index versions are immutable once published
+        return resolve_scope(described, version, locale)
 
     def _postprocessors(
         self, selected_text: str | None, page_url: str | None
@@ -137,8 +163,12 @@ class TextbookQA:
         selected_text: str | None = None,
         selection_only: bool = False,
         page_url: str | None = None,
+        scope: BookScope | None = None,
     ) -> list[NodeWithScore]:
-        """The passages an answer is built from, best first (the selection pinned first)."""
+        """The passages an answer is built from, best first (the selection pinned first).
+
+        ``scope`` (the reader's doc version and locale) limits the search to its chunks.
+        """
         if selected_text and selection_only:
             pin = SelectedTextPostprocessor(selected_text=selected_text, page_url=page_url)
             return [pin.selection_node()]
@@ -148,17 +178,24 @@ class TextbookQA:
         if selected_text:
             embed_strs = [f"{question}\n{selected_text[:_QUERY_SELECTION_CHARS]}"]
         bundle = QueryBundle(query_str=question, custom_embedding_strs=embed_strs)
-        nodes = await self.retriever.aretrieve(bundle)
+        retriever = self.retriever
+        if scope is not None and (query_filter := scope.query_filter()) is not None:
+            retriever = retriever.scoped(query_filter)
+        nodes = await retriever.aretrieve(bundle)
         for step in self._postprocessors(selected_text, page_url):
             nodes = await step.apostprocess_nodes(nodes, query_bundle=bundle)
         return nodes
 
     async def _cache_key(
-        self, question: str, selected_text: str | None, selection_only: bool
+        self,
+        question: str,
+        selected_text: str | None,
+        selection_only: bool,
+        scope: BookScope | None = None,
     ) -> str | None:
         if self.cache is None:
             return None
-        version = await asyncio.to_thread(self.book_version)
+        version = await asyncio.to_thread(self.published_collection)
         if version is None:
             return None
         return cache_key(
@@ -166,6 +203,8 @@ class TextbookQA:
             selected_text=selected_text,
             selection_only=selection_only,
             book_version=version,
+            doc_version=scope.version if scope is not None else "",
+            locale=scope.locale if scope is not None else "",
         )
 
     async def aclose(self) -> None:
@@ -218,11 +257,12 @@ class TextbookQA:
         history: Sequence[Turn],
         selected_text: str | None,
         selection_only: bool,
+        scope: BookScope | None = None,
     ) -> tuple[list[Turn], str, str | None]:
         """The bounded history, the standalone question and the cache key of a request."""
         bounded = self._bounded(history)
         standalone = await self.standalone_question(question, bounded)
-        key = await self._cache_key(standalone, selected_text, selection_only)
+        key = await self._cache_key(standalone, selected_text, selection_only, scope)
         return bounded, standalone, key
 
     def _complete(
@@ -256,11 +296,12 @@ class TextbookQA:
         selected_text: str | None = None,
         selection_only: bool = False,
         page_url: str | None = None,
+        scope: BookScope | None = None,
     ) -> AnswerResult:
         """Retrieve, then answer with citations checked against the sources given."""
         started = time.perf_counter()
         history, standalone, key = await self._plan(
-            question, history, selected_text, selection_only
+            question, history, selected_text, selection_only, scope
         )
         if (hit := self._cached(key)) is not None:
             self._served_from_cache(started)
@@ -270,6 +311,7 @@ class TextbookQA:
             selected_text=selected_text,
             selection_only=selection_only,
             page_url=page_url,
+            scope=scope,
         )
         retrieved = time.perf_counter()
         if nodes:
@@ -292,18 +334,19 @@ class TextbookQA:
         selected_text: str | None = None,
         selection_only: bool = False,
         page_url: str | None = None,
+        scope: BookScope | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Retrieve, then stream: the passages, the answer's deltas, and the checked result.
 
-        The deltas are the model's text once ``rag.guard`` has checked it (words that could start
-        a system-prompt leak, and markup, are held until known to be safe; nothing more after a
-        leak); the final ``AnswerResult`` also has its citations checked (a refusal carries no
-        sources), so a client shows the deltas and then the final answer.
+        The deltas are the model's text once ``rag.safety.answer_guard`` has checked it (words that
+        could start a system-prompt leak, and markup, are held until known to be safe; nothing more
+        after a leak); the final ``AnswerResult`` also has its citations checked (a refusal carries
+        no sources), so a client shows the deltas and then the final answer.
         A cached answer is replayed as one delta.
         """
         started = time.perf_counter()
         history, standalone, key = await self._plan(
-            question, history, selected_text, selection_only
+            question, history, selected_text, selection_only, scope
         )
         if (hit := self._cached(key)) is not None:
             self._served_from_cache(started)
@@ -316,6 +359,7 @@ class TextbookQA:
             selected_text=selected_text,
             selection_only=selection_only,
             page_url=page_url,
+            scope=scope,
         )
         retrieved = time.perf_counter()
         yield StreamEvent(sources=[source_ref(i, n) for i, n in enumerate(nodes, start=1)])
@@ -450,10 +494,12 @@ def build_qa(
 
 __all__ = [
     "AnswerResult",
+    "BookScope",
     "IndexNotReadyError",
     "SourceRef",
     "StreamEvent",
     "TextbookQA",
+    "UnknownScopeError",
     "build_llm",
     "build_qa",
 ]

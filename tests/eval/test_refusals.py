@@ -1,9 +1,9 @@
 """Refusals as a classifier, the threshold curve, the choice across books, answer checks."""
 
-from eval.answer_checks import fences_balanced, starts_mid_sentence
-from eval.charts import threshold_curve
 from eval.crossval import leave_one_out
-from eval.refusals import Decision, best_threshold, classifier, curve
+from eval.report.charts import threshold_curve
+from eval.scoring.answer_checks import fences_balanced, starts_mid_sentence
+from eval.scoring.refusals import Decision, best_threshold, classifier, curve
 
 BOOK = [
     Decision(answerable=True, refused=False, score=0.62),
