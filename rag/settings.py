@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     retrieval_mode: Literal["dense", "hybrid"] = "hybrid"
     top_k: int = Field(default=5, ge=1, le=20)
     candidate_k: int = Field(default=20, ge=1, le=100)
+    max_chunks_per_page: int = Field(default=2, ge=0, le=100)
     min_relevance: float = Field(default=0.2, ge=0.0, le=1.0)
     min_coverage: float = Field(default=0.25, ge=0.0, le=1.0)
     min_similarity: float = Field(default=0.42, ge=0.0, le=1.0)
