@@ -48,8 +48,9 @@ from rag.retrieval.book_index import BookIndex
 from rag.retrieval.embeddings import LocalEmbedding
 from rag.retrieval.postprocessors import SelectedTextPostprocessor, TopKPostprocessor
 from rag.retrieval.retriever import QdrantRetriever
+from rag.retrieval.scopes import BookScope, UnknownScopeError, resolve_scope
 from rag.retrieval.vector_cache import VectorCache
-from rag.retrieval.vector_store import build_vector_store
+from rag.retrieval.vector_store import SCOPES_KEY, build_vector_store, collection_metadata
 from rag.safety.answer_guard import AnswerGuard
 from rag.safety.markdown import normalise_hosts
 from rag.settings import Settings
@@ -73,6 +74,7 @@ class AnswerRequest:
         selected_text: text the reader selected on a page, if any.
         selection_only: answer from the selection alone (no retrieval).
         page_url: the page the selection is on.
+        scope: the reader's doc version and locale (``resolve_scope``); None searches everything.
         stream: the answer's text is wanted as deltas (the model is called streaming).
     """
 
@@ -81,6 +83,7 @@ class AnswerRequest:
     selected_text: str | None = None
     selection_only: bool = False
     page_url: str | None = None
+    scope: BookScope | None = None
     stream: bool = False
 
 
@@ -131,6 +134,7 @@ class TextbookQA:
         self.history_max_tokens = history_max_tokens
         self.observer: PipelineObserver = observer or NullObserver()
         self.link_hosts = normalise_hosts(link_hosts)
+        self._scopes: dict[str, Mapping[str, Any]] = {}
 
     @property
     def client(self) -> QdrantClient:
@@ -154,6 +158,25 @@ class TextbookQA:
     def is_ready(self) -> bool:
         """True once an index version is published for the collection (read now)."""
         return self.published_collection() is not None
+
+    def resolve_scope(self, version: str | None, locale: str | None) -> BookScope:
+        """The doc version and locale to answer from: checked, defaults filled in (blocking).
+
+        Before the first ingest any values are accepted (retrieval then reports the missing
+        index; a selection-only answer needs none).
+
+        Raises:
+            UnknownScopeError: The index does not hold that version or locale.
+        """
+        live = self.index.served()
+        if live is None:
+            return BookScope(version=version or "current", locale=locale or "en")
+        described = self._scopes.get(live)
+        if described is None:
+            metadata = self.index.call(collection_metadata, self.client, live)
+            described = metadata.get(SCOPES_KEY) or {}
+            self._scopes = {live: described}  # index versions are immutable once published
+        return resolve_scope(described, version, locale)
 
     async def served_collection(self) -> str | None:
         """The served collection from the index's cache, read in a thread when it is stale."""
@@ -179,8 +202,12 @@ class TextbookQA:
         selected_text: str | None = None,
         selection_only: bool = False,
         page_url: str | None = None,
+        scope: BookScope | None = None,
     ) -> list[NodeWithScore]:
-        """The passages an answer is built from, best first (the selection pinned first)."""
+        """The passages an answer is built from, best first (the selection pinned first).
+
+        ``scope`` (the reader's doc version and locale) limits the search to its chunks.
+        """
         if selected_text and selection_only:
             pin = SelectedTextPostprocessor(selected_text=selected_text, page_url=page_url)
             return [pin.selection_node()]
@@ -190,13 +217,20 @@ class TextbookQA:
         if selected_text:
             embed_strs = [f"{question}\n{selected_text[:_QUERY_SELECTION_CHARS]}"]
         bundle = QueryBundle(query_str=question, custom_embedding_strs=embed_strs)
-        nodes = await self.retriever.aretrieve(bundle)
+        retriever = self.retriever
+        if scope is not None and (query_filter := scope.query_filter()) is not None:
+            retriever = retriever.scoped(query_filter)
+        nodes = await retriever.aretrieve(bundle)
         for step in self._postprocessors(selected_text, page_url):
             nodes = await step.apostprocess_nodes(nodes, query_bundle=bundle)
         return nodes
 
     async def _cache_key(
-        self, question: str, selected_text: str | None, selection_only: bool
+        self,
+        question: str,
+        selected_text: str | None,
+        selection_only: bool,
+        scope: BookScope | None = None,
     ) -> str | None:
         if self.cache is None:
             return None
@@ -208,6 +242,8 @@ class TextbookQA:
             selected_text=selected_text,
             selection_only=selection_only,
             book_version=version,
+            doc_version=scope.version if scope is not None else "",
+            locale=scope.locale if scope is not None else "",
         )
 
     async def aclose(self) -> None:
@@ -294,7 +330,9 @@ class TextbookQA:
         started = time.perf_counter()
         history = self._bounded(request.history)
         standalone = await self.standalone_question(request.question, history)
-        key = await self._cache_key(standalone, request.selected_text, request.selection_only)
+        key = await self._cache_key(
+            standalone, request.selected_text, request.selection_only, request.scope
+        )
         if (hit := self._cached(key)) is not None:
             self._served_from_cache(started)
             yield StreamEvent(sources=hit.sources)
@@ -306,6 +344,7 @@ class TextbookQA:
             selected_text=request.selected_text,
             selection_only=request.selection_only,
             page_url=request.page_url,
+            scope=request.scope,
         )
         retrieved = time.perf_counter()
         sources = [source_ref(i, n) for i, n in enumerate(nodes, start=1)]
@@ -379,6 +418,7 @@ class TextbookQA:
         selected_text: str | None = None,
         selection_only: bool = False,
         page_url: str | None = None,
+        scope: BookScope | None = None,
     ) -> AnswerResult:
         """Retrieve, then answer with citations checked against the sources given."""
         request = AnswerRequest(
@@ -387,6 +427,7 @@ class TextbookQA:
             selected_text=selected_text,
             selection_only=selection_only,
             page_url=page_url,
+            scope=scope,
         )
         return await collect(self.events(request))
 
@@ -398,6 +439,7 @@ class TextbookQA:
         selected_text: str | None = None,
         selection_only: bool = False,
         page_url: str | None = None,
+        scope: BookScope | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """``events`` of a streamed request: the passages, the answer's deltas, the result."""
         request = AnswerRequest(
@@ -406,6 +448,7 @@ class TextbookQA:
             selected_text=selected_text,
             selection_only=selection_only,
             page_url=page_url,
+            scope=scope,
             stream=True,
         )
         return self.events(request)
@@ -513,6 +556,7 @@ def build_qa(
         embed_model=embed_model,
         top_k=settings.candidate_k,
         mode=settings.retrieval_mode,
+        max_per_page=settings.max_chunks_per_page or None,
         vectors=vectors,
     )
     extractive = build_extractive_llm(settings, embed_model=embed_model, vectors=vectors)
@@ -538,10 +582,12 @@ def build_qa(
 __all__ = [
     "AnswerRequest",
     "AnswerResult",
+    "BookScope",
     "IndexNotReadyError",
     "SourceRef",
     "StreamEvent",
     "TextbookQA",
+    "UnknownScopeError",
     "build_llm",
     "build_qa",
     "collect",

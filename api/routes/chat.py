@@ -30,7 +30,15 @@ from api.schemas import ChatRequest, ChatResponse, ErrorResponse, LatencyMs, Sou
 from api.security.ratelimit import AdmittedQuestionDep
 from api.storage import ChatStore
 from rag.answer.condense import Turn
-from rag.engine import AnswerRequest, AnswerResult, IndexNotReadyError, StreamEvent, collect
+from rag.engine import (
+    AnswerRequest,
+    AnswerResult,
+    IndexNotReadyError,
+    StreamEvent,
+    TextbookQA,
+    collect,
+)
+from rag.retrieval.scopes import BookScope, UnknownScopeError
 from rag.retrieval.vector_store import IndexUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -39,7 +47,11 @@ router = APIRouter(prefix="/v1", tags=["chat"])
 KEEPALIVE_S = 10.0
 _ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorResponse, "description": "The session_id was not issued by this service."},
-    422: {"model": ErrorResponse, "description": "The request is not valid."},
+    422: {
+        "model": ErrorResponse,
+        "description": "The request is not valid (code `unknown_version` / `unknown_locale`: "
+        "the book has no such version or locale; the message lists those it has).",
+    },
     429: {
         "model": ErrorResponse,
         "description": "Over a rate limit (per session, per address, or new sessions per "
@@ -53,6 +65,14 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 _NOT_READY = ServiceError(
     503, "index_not_ready", "The book has not been indexed yet.", retry_after=30
 )
+
+
+async def _scope(qa: TextbookQA, body: ChatRequest) -> BookScope:
+    """The reader's doc version and locale, checked against the index."""
+    try:
+        return await asyncio.to_thread(qa.resolve_scope, body.version, body.locale)
+    except UnknownScopeError as exc:
+        raise ServiceError(422, f"unknown_{exc.field}", str(exc)) from exc
 
 
 def _response(
@@ -75,13 +95,17 @@ def _response(
     )
 
 
-def _answer_request(body: ChatRequest, history: list[Turn], *, stream: bool) -> AnswerRequest:
+def _answer_request(
+    body: ChatRequest, history: list[Turn], scope: BookScope, *, stream: bool
+) -> AnswerRequest:
+    """What the pipeline answers: the body's question and selection, the history, the scope."""
     return AnswerRequest(
         body.question,
         history=history,
         selected_text=body.selected_text,
         selection_only=body.selection_only,
         page_url=body.page_url,
+        scope=scope,
         stream=stream,
     )
 
@@ -132,8 +156,10 @@ async def create_chat(qa: QADep, store: StoreDep, session: AdmittedQuestionDep) 
     body, session_id = session.body, session.id
     note_request(session_id=session_id)
     history = await store.history(session_id, max_turns=qa.history_max_turns)
+    scope = await _scope(qa, body)
     try:
-        result = await collect(qa.events(_answer_request(body, history, stream=False)))
+        request = _answer_request(body, history, scope, stream=False)
+        result = await collect(qa.events(request))
     except (IndexNotReadyError, IndexUnavailableError) as exc:
         raise _NOT_READY from exc
     note_request(cached=result.cached, degraded=result.degraded)
@@ -181,6 +207,7 @@ async def create_chat_stream(
     history = await store.history(session_id, max_turns=qa.history_max_turns)
     if not body.selection_only and await qa.served_collection() is None:
         raise _NOT_READY
+    scope = await _scope(qa, body)
     message_id = uuid.uuid4().hex
     request_id = current_request_id()
 
@@ -188,7 +215,7 @@ async def create_chat_stream(
         started = time.perf_counter()
         meta = {"session_id": session_id, "message_id": message_id, "request_id": request_id}
         yield _sse("meta", {**meta, "model": qa.model_name})
-        stream = qa.events(_answer_request(body, history, stream=True))
+        stream = qa.events(_answer_request(body, history, scope, stream=True))
         pending: asyncio.Task[StreamEvent] | None = None
         partial: list[str] = []
         stored = False

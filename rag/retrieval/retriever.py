@@ -20,6 +20,7 @@ from rag.retrieval.vector_store import DENSE_VECTOR, SPARSE_VECTOR
 RetrievalMode = Literal["dense", "hybrid"]
 KEYWORD_WEIGHT = 0.15
 SEARCH_DEPTH = 50
+MAX_CHUNKS_PER_PAGE = 2
 
 
 class QdrantRetriever(BaseRetriever):
@@ -37,9 +38,17 @@ class QdrantRetriever(BaseRetriever):
     the same thing in both modes. Only the keyword search returns vectors; the dense search's
     scores are the cosines already.
 
+    Diversity: at most ``max_per_page`` chunks of one page keep their place; the page's further
+    chunks move behind every other candidate (in their order). A question whose answer spans
+    pages ("multi-hop") then gets its second page into the top k, and a question whose best
+    page was missed gets more pages to be right with.
+
     The keyword query is built from the same strings as the embedding (``embedding_strs``): for
     a question about a selected passage they carry the selection, whose exact words find the
     chunk it was copied from.
+
+    ``query_filter`` (a reader's doc version and locale) restricts both searches;
+    ``scoped`` makes a per-request copy with one, sharing everything else.
 
     The sync Qdrant client serves both paths: async retrieval runs in one worker thread (the query
     embedding and both searches); the index's lock serialises the client calls in local mode only.
@@ -54,6 +63,8 @@ class QdrantRetriever(BaseRetriever):
         mode: RetrievalMode = "hybrid",
         keyword_weight: float = KEYWORD_WEIGHT,
         depth: int = SEARCH_DEPTH,
+        max_per_page: int | None = MAX_CHUNKS_PER_PAGE,
+        query_filter: models.Filter | None = None,
         vectors: VectorCache | None = None,
         index: BookIndex | None = None,
         client: QdrantClient | None = None,
@@ -71,6 +82,23 @@ class QdrantRetriever(BaseRetriever):
         self._mode = mode
         self._keyword_weight = keyword_weight
         self._depth = max(depth, top_k)
+        self._max_per_page = max_per_page
+        self._filter = query_filter
+
+    def scoped(self, query_filter: models.Filter | None) -> QdrantRetriever:
+        """The same retriever searching only the points ``query_filter`` matches."""
+        return QdrantRetriever(
+            index=self._index,
+            vector_store=self._store,
+            embed_model=self._embed_model,
+            top_k=self._top_k,
+            mode=self._mode,
+            keyword_weight=self._keyword_weight,
+            depth=self._depth,
+            max_per_page=self._max_per_page,
+            query_filter=query_filter,
+            vectors=self._vectors,
+        )
 
     def _search(
         self,
@@ -85,6 +113,7 @@ class QdrantRetriever(BaseRetriever):
             self._store.collection_name,
             query=query,
             using=using,
+            query_filter=self._filter,
             limit=limit,
             with_payload=True,
             with_vectors=[DENSE_VECTOR] if with_vectors else False,
@@ -101,8 +130,9 @@ class QdrantRetriever(BaseRetriever):
         strings = list(query_bundle.embedding_strs or [query_bundle.query_str])
         embedding = query_bundle.embedding or self.embed(strings)
         if self._mode == "dense":
-            dense = self._search(embedding, DENSE_VECTOR, self._top_k)
-            return self._to_nodes(dense, {str(p.id): p.score for p in dense})
+            dense = self._search(embedding, DENSE_VECTOR, self._depth)
+            cosine = {str(p.id): p.score for p in dense}
+            return self._to_nodes(self._diverse(dense)[: self._top_k], cosine)
         dense = self._search(embedding, DENSE_VECTOR, self._depth)
         indices, values = encode_query(" ".join(strings))
         keyword = self._search(
@@ -119,7 +149,20 @@ class QdrantRetriever(BaseRetriever):
             if key not in cosine:
                 cosine[key] = _cosine(point, embedding)
         order = sorted(points, key=lambda key: cosine[key] + bonus.get(key, 0.0), reverse=True)
-        return self._to_nodes([points[key] for key in order[: self._top_k]], cosine)
+        ranked = self._diverse([points[key] for key in order])
+        return self._to_nodes(ranked[: self._top_k], cosine)
+
+    def _diverse(self, points: list[models.ScoredPoint]) -> list[models.ScoredPoint]:
+        """``points`` with each page's chunks past ``max_per_page`` moved behind the others."""
+        if not self._max_per_page:
+            return points
+        kept, deferred = [], []
+        seen: dict[str, int] = {}
+        for point in points:
+            page = str((point.payload or {}).get("source_path", point.id))
+            seen[page] = seen.get(page, 0) + 1
+            (kept if seen[page] <= self._max_per_page else deferred).append(point)
+        return kept + deferred
 
     def _to_nodes(
         self, points: list[models.ScoredPoint], cosine: dict[str, float]
