@@ -110,7 +110,7 @@ def test_past_the_queue_the_service_answers_503_overloaded_within_a_second_and_r
             futures = [pool.submit(one, i) for i in range(6)]
             time.sleep(0.6)
             ready = client.get("/readyz")  # not queued behind the answers
-            in_flight = value(parse(client.get("/metrics").text), "rag_answers_in_flight")
+            in_flight = value(parse(client.get("/metrics").text).values(), "rag_answers_in_flight")
             results = [future.result() for future in futures]
     assert ready.status_code == 200, ready.text
     assert in_flight == 2
