@@ -116,8 +116,8 @@ class Settings(BaseSettings):
     # Security: signed session ids, rate limits, client addresses, request size
     session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
     rate_limit_session: str = "10/minute"
-    rate_limit_address: str = "1000/day"
-    rate_limit_new_sessions: str = "20/hour"
+    rate_limit_address: str = "5000/day"
+    rate_limit_new_sessions: str = "120/hour"
     rate_limit_key_prefix: str = Field(default="rag:ratelimit", pattern=r"^[A-Za-z0-9_:.-]{1,64}$")
     trusted_proxies: CommaList = Field(default_factory=list)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
