@@ -140,7 +140,8 @@ def _copy_points(client: QdrantClient, source: str, target: str, ids: Sequence[s
         client.upsert(
             target,
             points=[
-                models.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in points
+                models.PointStruct(id=p.id, vector=p.vector or {}, payload=p.payload)
+                for p in points
             ],
         )
     return len(ids)

@@ -87,7 +87,7 @@ def stem(word: str) -> str:
 
 def terms(text: str) -> list[str]:
     """Content terms of a text: lower-cased, stop words dropped, stemmed."""
-    found = []
+    found: list[str] = []
     for raw in _TERM_RE.findall(text.lower()):
         parts = [raw, *re.split(r"[._-]", raw)] if re.search(r"[._-]", raw) else [raw]
         found.extend(stem(p) for p in parts if p not in STOPWORDS and len(p) > 1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -148,7 +148,7 @@ class ExtractiveLLM(LLM):
     ) -> ChatResponseAsyncGen:
         text = await asyncio.to_thread(self._answer_messages, messages)
 
-        async def gen() -> AsyncIterator[ChatResponse]:
+        async def gen() -> ChatResponseAsyncGen:
             so_far = ""
             for piece in _pieces(text):
                 so_far += piece
@@ -163,7 +163,8 @@ class ExtractiveLLM(LLM):
     async def acomplete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponse:
-        return self.complete(prompt, formatted, **kwargs)
+        response: CompletionResponse = self.complete(prompt, formatted, **kwargs)
+        return response
 
     @llm_completion_callback()
     @override
@@ -172,7 +173,7 @@ class ExtractiveLLM(LLM):
     ) -> CompletionResponseAsyncGen:
         sync_gen = self.stream_complete(prompt, formatted, **kwargs)
 
-        async def gen() -> AsyncIterator[CompletionResponse]:
+        async def gen() -> CompletionResponseAsyncGen:
             for item in sync_gen:
                 yield item
 
