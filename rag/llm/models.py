@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -197,10 +198,12 @@ def build_llm(
     *,
     last_resort: LLM | None = None,
     observer: PipelineObserver | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> LLM:
     """The answering model: the extractive answerer, or configured models falling back to it.
 
-    ``observer`` hears of every model attempt, fallback and breaker change.
+    ``observer`` hears of every model attempt, fallback and breaker change; ``clock`` times the
+    breakers' cool-downs (a test passes a clock it moves by hand).
     """
     extractive = last_resort or build_extractive_llm(settings)
     if not settings.llm_model:
@@ -226,6 +229,7 @@ def build_llm(
         breaker = CircuitBreaker(
             failure_threshold=settings.llm_breaker_failures,
             cooldown_s=settings.llm_breaker_cooldown_s,
+            clock=clock,
         )
         routes.append(
             ModelRoute(
