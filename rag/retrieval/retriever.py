@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
 from typing import Literal, cast
 
@@ -79,18 +80,13 @@ class QdrantRetriever(BaseRetriever):
         self._filter = query_filter
 
     def scoped(self, query_filter: models.Filter | None) -> QdrantRetriever:
-        """The same retriever searching only the points ``query_filter`` matches."""
-        return QdrantRetriever(
-            client=self._client,
-            vector_store=self._store,
-            embed_model=self._embed_model,
-            top_k=self._top_k,
-            mode=self._mode,
-            keyword_weight=self._keyword_weight,
-            depth=self._depth,
-            lock=self._lock,
-            query_filter=query_filter,
-        )
+        """The same retriever searching only the points ``query_filter`` matches.
+
+        A shallow copy: the client, store, model, lock and every setting are shared.
+        """
+        view = copy.copy(self)
+        view._filter = query_filter
+        return view
 
     def _search(
         self, query: list[float] | models.SparseVector, using: str, limit: int
