@@ -105,7 +105,7 @@ def terms(text: str, *, identifiers: bool = False) -> list[str]:
     parts (``httpBatchLink``: ``httpbatchlink``, ``http``, ``batch``, ``link``), so "batch link"
     finds it, and so does the exact name. Dotted, dashed and snake names always count by parts.
     """
-    found = []
+    found: list[str] = []
     for raw in _TERM_RE.findall(text):
         word = raw.lower()
         if identifiers:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import threading
-from typing import Literal
+from typing import Literal, cast
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
@@ -131,7 +131,8 @@ class QdrantRetriever(BaseRetriever):
         """``points`` with each page's chunks past ``max_per_page`` moved behind the others."""
         if not self._max_per_page:
             return points
-        kept, deferred = [], []
+        kept: list[models.ScoredPoint] = []
+        deferred: list[models.ScoredPoint] = []
         seen: dict[str, int] = {}
         for point in points:
             page = str((point.payload or {}).get("source_path", point.id))
@@ -159,5 +160,8 @@ class QdrantRetriever(BaseRetriever):
 def _cosine(point: models.ScoredPoint, embedding: list[float]) -> float:
     """Cosine of a point's (normalised) dense vector with the (normalised) query embedding."""
     vectors = point.vector if isinstance(point.vector, dict) else {}
-    vector = vectors.get(DENSE_VECTOR) or []
-    return sum(a * b for a, b in zip(vector, embedding, strict=False))
+    vector = vectors.get(DENSE_VECTOR)
+    if not isinstance(vector, list):
+        return 0.0
+    dense = cast("list[float]", vector)  # the dense vector is one list of floats, not a multivector
+    return sum(a * b for a, b in zip(dense, embedding, strict=False))
