@@ -15,6 +15,7 @@ from api.db.statement_log import install_statement_log
 from api.errors import ErrorMiddleware, install_error_handlers
 from api.ingest_jobs import IngestJobs
 from api.middleware.body_limit import BodyLimitMiddleware
+from api.middleware.https_only import HttpsOnlyMiddleware
 from api.middleware.json_body import JsonBodyMiddleware
 from api.middleware.observability import ObservabilityMiddleware, record_route
 from api.middleware.request_id import RequestIdMiddleware
@@ -135,7 +136,8 @@ def create_app(
     )
     install_error_handlers(app)
     origins = OriginPolicy.from_settings(settings.cors_origins, env=settings.env)
-    # The last added runs first: RequestId -> Observability -> SecurityHeaders -> CORS -> Error ->
+    # The last added runs first: RequestId -> Observability -> SecurityHeaders -> HttpsOnly
+    # (staging, production) -> CORS -> Error ->
     # BodyLimit -> OriginCheck -> JsonBody -> routes. CORS sits outside the error and size
     # guards so that an allowed page can read their 413/500 bodies too.
     app.add_middleware(JsonBodyMiddleware)
@@ -143,6 +145,8 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ErrorMiddleware)
     app.add_middleware(CORSWithErrorBodyMiddleware, **cors_options(origins))
+    if settings.is_deployed:  # staging and production sit behind the platform's TLS proxy
+        app.add_middleware(HttpsOnlyMiddleware, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(SecurityHeadersMiddleware, docs_url=app.docs_url)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
