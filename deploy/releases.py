@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Release a version, or roll back to the previous one: the steps the pipeline runs.
 
+    release.sh  staging IMAGE        # the pipeline (deploy.yml): Render, the env's service
+    rollback.sh production
     release.sh  --platform local  --state DIR --version B --workdir TREE --env-file B.env
     release.sh  --platform render --image registry/rag:sha
     rollback.sh --platform local  --state DIR
@@ -281,13 +283,27 @@ def pid_alive(pid: int) -> bool:
 
 
 class RenderPlatform:
-    """Render's REST API: trigger a deploy, watch it, roll back to the deploy that was live."""
+    """Render's REST API: trigger a deploy, watch it, roll back to the deploy that was live.
 
-    def __init__(self, api_url: str, api_key: str, service_id: str, poll_s: float) -> None:
+    The release leaves a note in ``state`` (the deploy that was live, whether it already rolled
+    back) so that the pipeline's ``rollback.sh`` after a failed release does not roll back twice.
+    """
+
+    def __init__(
+        self, api_url: str, api_key: str, service_id: str, poll_s: float, state: Path
+    ) -> None:
         self.api_url = api_url.rstrip("/")
         self.api_key = api_key
         self.service_id = service_id
         self.poll_s = poll_s
+        self.note = state / f"render-{service_id}.json"
+
+    def _remember(self, **values: object) -> None:
+        self.note.parent.mkdir(parents=True, exist_ok=True)
+        self.note.write_text(json.dumps(values))
+
+    def _recall(self) -> dict[str, object]:
+        return json.loads(self.note.read_text()) if self.note.exists() else {}
 
     def _call(self, method: str, path: str, body: dict[str, object] | None = None) -> object:
         data = json.dumps(body).encode() if body is not None else None
@@ -336,12 +352,15 @@ class RenderPlatform:
         say(f"deploying {image} (live deploy: {previous or 'none'})")
         reply = self._call("POST", f"/services/{self.service_id}/deploys", {"imageUrl": image})
         deploy_id = str(reply["id"]) if isinstance(reply, dict) else ""
+        self._remember(previous=previous, deploy=deploy_id, rolled_back=False)
         status = self.wait(deploy_id, ready_timeout_s)
         if status in RENDER_DONE_OK:
             say(f"deploy {deploy_id} is live")
             return EXIT_OK
         say(f"deploy {deploy_id} ended {status}: Render kept {previous or 'nothing'} serving")
-        return self._undo(previous, downgrade_cmd, revision)
+        code = self._undo(previous, downgrade_cmd, revision)
+        self._remember(previous=previous, deploy=deploy_id, rolled_back=code == EXIT_ROLLED_BACK)
+        return code
 
     def _undo(self, previous: str | None, downgrade_cmd: str | None, revision: str | None) -> int:
         if previous:
@@ -360,7 +379,11 @@ class RenderPlatform:
     def rollback(
         self, deploy_id: str | None, downgrade_cmd: str | None, revision: str | None
     ) -> int:
-        target = deploy_id
+        note = self._recall()
+        if deploy_id is None and note.get("rolled_back"):
+            say(f"release {note.get('deploy')} was already rolled back to {note.get('previous')}")
+            return EXIT_OK
+        target = deploy_id or (str(note["previous"]) if note.get("previous") else None)
         if target is None:
             rows = self._call("GET", f"/services/{self.service_id}/deploys?limit=20")
             lives = [
@@ -382,6 +405,7 @@ class RenderPlatform:
             done = subprocess.run(shlex.split(command), check=False, timeout=600)
             if done.returncode != 0:
                 raise ReleaseError("database rollback failed")
+        self._remember(**{**note, "rolled_back": True})
         return EXIT_OK
 
 
@@ -399,11 +423,29 @@ def build_parser(action: str) -> argparse.ArgumentParser:
         epilog="Exit codes: 0 done, 1 failed, 2 bad usage, 3 release failed and rolled back. "
         "See deploy/README.md.",
     )
-    parser.add_argument("--platform", choices=["local", "render"], required=True)
+    parser.add_argument(
+        "environment",
+        nargs="?",
+        choices=["staging", "production"],
+        help="the pipeline's form: Render, the service in RENDER_SERVICE_ID (implies "
+        "--platform render)",
+    )
+    if action == "release":
+        parser.add_argument("image_ref", nargs="?", metavar="IMAGE", help="with ENVIRONMENT")
+    parser.add_argument("--platform", choices=["local", "render"])
+    parser.add_argument(
+        "--render-state",
+        type=Path,
+        default=Path(os.environ.get("RUNNER_TEMP", "/tmp")) / "rag-deploy",  # noqa: S108
+        help="render: where the release notes the deploy it replaced (default: $RUNNER_TEMP)",
+    )
     parser.add_argument("--state", type=Path, help="local: the state folder the proxy reads")
     parser.add_argument("--python", default=sys.executable, help="local: the interpreter")
     parser.add_argument(
-        "--ready-timeout", type=float, default=60.0, help="seconds to wait for /readyz (60)"
+        "--ready-timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for /readyz (local 60, render 1200)",
     )
     parser.add_argument(
         "--downgrade-cmd",
@@ -433,6 +475,17 @@ def main(argv: list[str] | None = None) -> int:
     action = args_in.pop(0)
     parser = build_parser(action)
     args = parser.parse_args(args_in)
+    if args.environment:
+        if args.platform == "local":
+            parser.error("ENVIRONMENT is for Render; --platform local takes --state")
+        args.platform = "render"
+        if action == "release":
+            args.image = args.image or args.image_ref
+        say(f"{action} in {args.environment}")
+    if args.platform is None:
+        parser.error("give ENVIRONMENT (staging, production) or --platform")
+    if args.platform == "render" and "--ready-timeout" not in args_in:
+        args.ready_timeout = 1200.0  # Render pulls the image and waits for its health check
     try:
         if args.platform == "local":
             if args.state is None:
@@ -456,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["RENDER_API_KEY"],
             os.environ["RENDER_SERVICE_ID"],
             float(os.environ.get("RENDER_POLL_S", "10")),
+            args.render_state,
         )
         if action == "rollback":
             return render.rollback(args.deploy_id, args.downgrade_cmd, args.db_revision)
