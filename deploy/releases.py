@@ -65,10 +65,14 @@ class ReleaseError(RuntimeError):
     """A step failed; the message says which and why."""
 
 
+_STARTED = time.monotonic()
+
+
 def say(message: str) -> None:
-    """One progress line on stderr, timestamped (the pipeline's log)."""
+    """One progress line on stderr: the time, seconds since the script started, the message."""
     stamp = time.strftime("%H:%M:%S")
-    print(f"{stamp} {Path(sys.argv[0]).stem}: {message}", file=sys.stderr, flush=True)
+    elapsed = time.monotonic() - _STARTED
+    print(f"{stamp} +{elapsed:.1f}s releases: {message}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------- local platform
@@ -84,6 +88,7 @@ class LocalVersion:
     port: int = 0
     pid: int = 0
     revision_before: str | None = None  # database revision before this version migrated
+    migrated: bool = False  # its upgrade ran and moved the schema (so a rollback undoes it)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -154,12 +159,18 @@ class LocalPlatform:
             raise ReleaseError(f"rag-migrate {' '.join(args)} failed: {done.stderr.strip()[-500:]}")
         return done.stdout
 
-    def revision(self, version: LocalVersion) -> str | None:
-        out = self._run_migrate(version, "current")
-        match = re.search(r" is at (\S+)", out)
-        if not match or match.group(1) == "base":
-            return None
-        return match.group(1)
+    def upgrade(self, version: LocalVersion) -> tuple[str | None, str | None]:
+        """Migrate to ``version``'s head; the revisions before and after (None: empty)."""
+        out = self._run_migrate(version, "upgrade", "head")
+        moved = re.search(r" from (\S+)(?: \(empty\))? to (\S+)", out)
+        if moved:
+            before, after = moved.groups()
+        else:
+            same = re.search(r" already at (\S+)", out)
+            if not same:
+                raise ReleaseError(f"rag-migrate upgrade said nothing known: {out.strip()!r}")
+            before = after = same.group(1)
+        return (None if before == "base" else before), (None if after == "base" else after)
 
     def start(self, version: LocalVersion) -> None:
         version.port = free_port()
@@ -204,11 +215,11 @@ class LocalPlatform:
     # steps
     def release(self, new: LocalVersion, ready_timeout_s: float) -> int:
         old = self.live
-        new.revision_before = self.revision(new)
-        say(f"releasing {new.name} (database at {new.revision_before or 'base'})")
+        say(f"releasing {new.name}")
         try:
-            self._run_migrate(new, "upgrade", "head")
-            say(f"database migrated to {self.revision(new) or 'base'}")
+            new.revision_before, after = self.upgrade(new)
+            new.migrated = after != new.revision_before
+            say(f"database migrated from {new.revision_before or 'base'} to {after or 'base'}")
             self.start(new)
             say(f"{new.name} started on port {new.port} (pid {new.pid}); waiting for /readyz")
             ready = self.wait_ready(new, ready_timeout_s)
@@ -230,6 +241,12 @@ class LocalPlatform:
     def _undo(self, failed: LocalVersion) -> int:
         started = time.monotonic()
         self.stop(failed, timeout_s=10)
+        say(f"{failed.name} stopped: the serving version is alone again")
+        if (
+            not failed.migrated
+        ):  # a failed upgrade is one transaction on PostgreSQL: nothing to undo
+            say(f"rolled back {failed.name}: it changed no schema")
+            return EXIT_ROLLED_BACK
         try:
             self._run_migrate(failed, "downgrade", failed.revision_before or "base")
         except ReleaseError as exc:
@@ -246,7 +263,12 @@ class LocalPlatform:
         if bad is None or good is None:
             raise ReleaseError("nothing to roll back to: no previous release recorded")
         say(f"rolling back from {bad.name} to {good.name}")
-        self.start(good)  # expand-only migrations: the previous version runs on the new schema
+        if bad.migrated:
+            # first: rag-serve migrates at start-up and cannot start on a revision its code does
+            # not know; the expand-only migration's removal costs only the new version's feature
+            self._run_migrate(bad, "downgrade", bad.revision_before or "base")
+            say(f"database back at {bad.revision_before or 'base'}")
+        self.start(good)
         if not self.wait_ready(good, ready_timeout_s):
             self.stop(good, timeout_s=10)
             raise ReleaseError(f"{good.name} did not become ready; {bad.name} keeps the traffic")
@@ -254,7 +276,6 @@ class LocalPlatform:
         self._write("live", good)
         self._write("previous", None)
         self.stop(bad)
-        self._run_migrate(bad, "downgrade", bad.revision_before or "base")
         say(f"traffic on {good.name}; database back at {bad.revision_before or 'base'}")
         return EXIT_OK
 
