@@ -12,7 +12,8 @@ mode, a copy of RAG_DATA_DIR/qdrant taken under the index's own lock (so no proc
 meanwhile; a running rag-serve holds that lock, so stop it or skip with --no-index and rebuild
 the index from the book with `rag-ingest DOCS_DIR --full`). With a Qdrant server
 (RAG_QDRANT_URL) the index is not copied: use the server's snapshots or rebuild from the book.
-Backups older than the retention are deleted.
+Backups older than the retention are deleted. With BACKUP_S3_URL set, each file is also
+uploaded there (curl, AWS SigV4: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION).
 
   --out DIR            where backups go (default: $BACKUP_DIR, else ./backups)
   --retention-days N   keep N days of backups (default: $BACKUP_RETENTION_DAYS, else 14)
@@ -72,6 +73,19 @@ if [ "$index" = 1 ] && [ -z "${RAG_QDRANT_URL:-}" ]; then
   else
     echo "backup: warning: no index at $data_dir/qdrant: not copied" >&2
   fi
+fi
+
+# off-site copy: an S3-compatible bucket URL (https://bucket.s3.REGION.amazonaws.com/prefix)
+if [ -n "${BACKUP_S3_URL:-}" ]; then
+  command -v curl >/dev/null || { echo "backup: error: BACKUP_S3_URL needs curl" >&2; exit 1; }
+  : "${AWS_ACCESS_KEY_ID:?backup: error: BACKUP_S3_URL needs AWS_ACCESS_KEY_ID}"
+  : "${AWS_SECRET_ACCESS_KEY:?backup: error: BACKUP_S3_URL needs AWS_SECRET_ACCESS_KEY}"
+  for file in "${files[@]}"; do
+    curl --fail --silent --show-error --aws-sigv4 "aws:amz:${AWS_REGION:-us-east-1}:s3" \
+      --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" --upload-file "$file" \
+      "${BACKUP_S3_URL%/}/$(basename "$file")"
+    echo "backup: uploaded $(basename "$file") to ${BACKUP_S3_URL%/}/"
+  done
 fi
 
 # retention: whole days by modification time

@@ -77,7 +77,7 @@ def serve(tmp_path: Path, data_dir: Path, sim_url: str, drain_s: float) -> Serve
             cwd=tmp_path,  # no .env from the repository
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 400
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"rag-serve exited: {err.read_text()[-2000:]}")
@@ -88,7 +88,7 @@ def serve(tmp_path: Path, data_dir: Path, sim_url: str, drain_s: float) -> Serve
             pass
         time.sleep(0.3)
     proc.kill()
-    pytest.fail("rag-serve was not ready within 180 s")
+    pytest.fail("rag-serve was not ready within 400 s")
 
 
 @dataclass
