@@ -80,6 +80,7 @@ def serve(tmp_path: Path, data_dir: Path, sim_url: str, drain_s: float) -> Serve
     deadline = time.monotonic() + 400
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            proc.wait()
             pytest.fail(f"rag-serve exited: {err.read_text()[-2000:]}")
         try:
             if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
@@ -88,6 +89,7 @@ def serve(tmp_path: Path, data_dir: Path, sim_url: str, drain_s: float) -> Serve
             pass
         time.sleep(0.3)
     proc.kill()
+    proc.wait(timeout=30)
     pytest.fail("rag-serve was not ready within 400 s")
 
 
@@ -183,6 +185,7 @@ def test_sigterm_lets_20_streams_finish_and_refuses_new_connections(
         finally:
             if served.proc.poll() is None:
                 served.proc.kill()
+            served.proc.wait(timeout=30)
     print(  # noqa: T201 - the drill's figures
         f"\nshutdown drill: {STREAMS} streams; new connections refused {refused_after:.2f} s "
         f"after SIGTERM; last answer done {drained:.2f} s after; process exited {exited:.2f} s"
@@ -205,6 +208,7 @@ def test_past_the_drain_limit_answers_are_stored_as_interrupted(
         finally:
             if served.proc.poll() is None:
                 served.proc.kill()
+            served.proc.wait(timeout=30)
     print(  # noqa: T201 - the drill's figures
         f"\nshutdown past the drain limit (2 s): streams cut {drained:.2f} s after SIGTERM, "
         f"process exited {exited:.2f} s after"
