@@ -40,6 +40,7 @@ from rag.retrieval.vector_store import build_qdrant_client
 from rag.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
+SHUTDOWN_STORE_WAIT_S = 10.0
 
 
 class AppState(TypedDict):
@@ -118,6 +119,9 @@ def create_app(
                     "monitor": monitor,
                 }
             finally:
+                # streams cut by the shutdown's drain limit store what the reader saw first
+                if not await store.wait_idle(SHUTDOWN_STORE_WAIT_S):
+                    logger.warning("shutdown: some interrupted answers could not be stored")
                 await monitor.stop()
                 await ingest_jobs.aclose()  # before the client it writes through closes
                 await qa.aclose()
