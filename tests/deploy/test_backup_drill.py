@@ -30,6 +30,7 @@ from tests.utils.postgres_service import (
     require_postgres,
     with_database,
 )
+from tests.utils.services import require_service
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +45,9 @@ QUESTIONS = [
 
 @pytest.fixture
 def databases() -> Iterator[tuple[str, str]]:
+    tools = ("pg_dump", "pg_restore", "psql", "flock", "tar")
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    require_service(not missing, f"{', '.join(missing)} not found (Debian: postgresql-client)")
     admin = asyncio.run(require_postgres())
     names = [asyncio.run(create_database("rag_backup")) for _ in range(2)]
     try:
