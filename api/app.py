@@ -16,6 +16,7 @@ from api.errors import ErrorMiddleware, install_error_handlers
 from api.ingest_jobs import IngestJobs
 from api.middleware.admission import Admission, AdmissionMiddleware
 from api.middleware.body_limit import BodyLimitMiddleware
+from api.middleware.https_only import HttpsOnlyMiddleware
 from api.middleware.json_body import JsonBodyMiddleware
 from api.middleware.observability import ObservabilityMiddleware, record_route
 from api.middleware.request_id import RequestIdMiddleware
@@ -40,6 +41,7 @@ from rag.retrieval.vector_store import build_qdrant_client
 from rag.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
+SHUTDOWN_STORE_WAIT_S = 10.0
 
 
 class AppState(TypedDict):
@@ -119,6 +121,9 @@ def create_app(
                     "monitor": monitor,
                 }
             finally:
+                # streams cut by the shutdown's drain limit store what the reader saw first
+                if not await store.wait_idle(SHUTDOWN_STORE_WAIT_S):
+                    logger.warning("shutdown: some interrupted answers could not be stored")
                 await monitor.stop()
                 await ingest_jobs.aclose()  # before the client it writes through closes
                 await qa.aclose()
@@ -137,9 +142,10 @@ def create_app(
     )
     install_error_handlers(app)
     origins = OriginPolicy.from_settings(settings.cors_origins, env=settings.env)
-    # The last added runs first: RequestId -> Observability -> SecurityHeaders -> CORS -> Error ->
-    # BodyLimit -> OriginCheck -> JsonBody -> Admission -> routes. CORS sits outside the error and
-    # size guards so that an allowed page can read their 413/500 bodies too.
+    # The last added runs first: RequestId -> Observability -> SecurityHeaders -> HttpsOnly
+    # (staging, production) -> CORS -> Error -> BodyLimit -> OriginCheck -> JsonBody -> Admission
+    # -> routes. CORS sits outside the error and size guards so that an allowed page can read
+    # their 413/500 bodies too.
     admission = Admission(
         max_in_flight=settings.max_in_flight,
         max_queued=settings.admission_queue,
@@ -154,6 +160,8 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ErrorMiddleware)
     app.add_middleware(CORSWithErrorBodyMiddleware, **cors_options(origins))
+    if settings.is_deployed:  # staging and production sit behind the platform's TLS proxy
+        app.add_middleware(HttpsOnlyMiddleware, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(SecurityHeadersMiddleware, docs_url=app.docs_url)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)

@@ -17,6 +17,8 @@ from api.monitoring.logs import configure_logging
 from api.monitoring.metrics import MULTIPROC_ENV, clear_multiprocess_dir
 from rag.settings import get_settings
 
+logger = logging.getLogger("api.cli")
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``rag-serve``."""
@@ -36,28 +38,31 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = get_settings()
     except ValidationError as exc:
-        print(f"rag-serve: error: {settings_errors(exc)}", file=sys.stderr)
+        # the settings are unknown: outside development (as RAG_ENV says) the line is JSON too
+        json_lines = os.environ.get("RAG_ENV", "development").strip() not in ("", "development")
+        _error(f"rag-serve: error: {settings_errors(exc)}", json_lines=json_lines)
         return 1
     args.workers = args.workers or settings.workers
-    if args.workers > 1 and settings.env == "production" and not settings.redis_url:
-        print(
-            "rag-serve: error: unsafe settings for RAG_ENV=production: several workers need "
+    if args.workers > 1 and settings.is_deployed and not settings.redis_url:
+        _error(
+            f"rag-serve: error: unsafe settings for RAG_ENV={settings.env}: several workers need "
             "RAG_REDIS_URL (rate limits must be shared)",
-            file=sys.stderr,
+            json_lines=True,
         )
         return 1
     if args.workers > 1 and not settings.qdrant_url:
-        print(
+        _error(
             "rag-serve: error: several workers need a Qdrant server (set RAG_QDRANT_URL); "
             "the embedded index admits one process",
-            file=sys.stderr,
+            json_lines=settings.is_deployed,
         )
         return 1
     configure_logging(settings)
     metrics_dir, created = prepare_metrics_dir(args.workers)
-    print(f"rag-serve: serving on http://{args.host}:{args.port} (API docs at /docs)")
+    say = logger.info if settings.is_deployed else print  # a platform wants JSON lines only
+    say(f"rag-serve: serving on http://{args.host}:{args.port} (API docs at /docs)")
     if metrics_dir:
-        print(f"rag-serve: metrics of {args.workers} worker(s) kept in {metrics_dir}")
+        say(f"rag-serve: metrics of {args.workers} worker(s) kept in {metrics_dir}")
     try:
         uvicorn.run(
             "api.app:create_app",
@@ -72,11 +77,23 @@ def main(argv: list[str] | None = None) -> int:
             # 5 s ping, and be killed and restarted forever on a busy machine
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
             proxy_headers=False,  # the client address comes from api.security.client_address
+            # SIGTERM: stop accepting, let streamed answers finish for this long, then cancel
+            # them (each is stored as interrupted) and run the lifespan's shutdown
+            timeout_graceful_shutdown=settings.shutdown_drain_s,
         )
     finally:
         if created:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _error(line: str, *, json_lines: bool) -> None:
+    """A start-up failure on stderr: plain text in development, a JSON log line elsewhere."""
+    if json_lines:
+        configure_logging()
+        logger.error(line)
+    else:
+        print(line, file=sys.stderr)
 
 
 def prepare_metrics_dir(workers: int) -> tuple[str | None, bool]:

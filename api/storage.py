@@ -42,6 +42,10 @@ class ChatStore:
         self._sessions: async_sessionmaker[AsyncSession] = build_session_factory(engine)
         self._migrated = False
         self._migrate_lock = asyncio.Lock()
+        # streamed answers still to be stored: shutdown waits for them before closing the pool
+        self._writers = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChatStore:
@@ -164,6 +168,26 @@ class ChatStore:
                 rating: await repo.count_feedback(session=session, rating=rating)
                 for rating in ("up", "down")
             }
+
+    def hold(self) -> None:
+        """A streamed answer started: it will be stored (finished or interrupted) later."""
+        self._writers += 1
+        self._idle.clear()
+
+    def release(self) -> None:
+        """That answer is stored (or could not be)."""
+        self._writers -= 1
+        if self._writers <= 0:
+            self._writers = 0
+            self._idle.set()
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until every held answer is stored; False when ``timeout_s`` ran out first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
 
     async def aclose(self) -> None:
         """Close every pooled connection."""

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    env: Literal["development", "production"] = "development"
+    env: Literal["development", "staging", "production"] = "development"
     data_dir: Path = Path("data")
     database_url: str | None = None
 
@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(default=128, ge=1)
     admission_queue: int = Field(default=256, ge=0)
     admission_wait_s: float = Field(default=1.0, ge=0, le=30)
+    # SIGTERM: in-flight requests (streamed answers) get this long to finish, then are cut and
+    # stored as interrupted; keep it below the platform's shutdown delay
+    shutdown_drain_s: float = Field(default=45.0, ge=0, le=300)
 
     # Security: signed session ids, rate limits, client addresses, request size
     session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
@@ -184,7 +187,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _enforce_safe_production(self) -> Settings:
-        if self.env != "production":
+        if self.env == "development":  # staging is checked as production is
             return self
         problems = []
         if not self.admin_api_keys:
@@ -205,8 +208,13 @@ class Settings(BaseSettings):
                 "X-Forwarded-For address)"
             )
         if problems:
-            raise ValueError("unsafe settings for RAG_ENV=production: " + "; ".join(problems))
+            raise ValueError(f"unsafe settings for RAG_ENV={self.env}: " + "; ".join(problems))
         return self
+
+    @property
+    def is_deployed(self) -> bool:
+        """Staging or production: JSON-only output, HTTPS only, unsafe settings refused."""
+        return self.env != "development"
 
     @property
     def qdrant_path(self) -> Path:

@@ -218,6 +218,7 @@ async def create_chat_stream(
         pending: asyncio.Task[StreamEvent] | None = None
         partial: list[str] = []
         stored = False
+        store.hold()  # a shutdown that cancels this stream waits for its answer to be stored
         try:
             while True:
                 pending = pending or asyncio.ensure_future(anext(stream))
@@ -281,9 +282,14 @@ async def create_chat_stream(
                     pending.cancel()
                     with contextlib.suppress(BaseException):
                         await pending
-                await stream.aclose()
-                if not stored:
-                    await _save_interrupted(store, body, session_id, message_id, "".join(partial))
+                try:
+                    await stream.aclose()
+                    if not stored:
+                        await _save_interrupted(
+                            store, body, session_id, message_id, "".join(partial)
+                        )
+                finally:
+                    store.release()
 
     return StreamingResponse(
         events(),

@@ -162,3 +162,13 @@ def test_rag_serve_refuses_several_workers_without_redis(tmp_path):
     assert "Traceback" not in done.stderr
     assert "RAG_REDIS_URL" in done.stderr
     assert "serving on" not in done.stdout
+
+
+def test_staging_refuses_what_production_refuses():
+    with pytest.raises(ValidationError) as excinfo:
+        build(env="staging", admin_api_keys=[], session_secret=DEV_SESSION_SECRET)
+    message = str(excinfo.value)
+    assert "unsafe settings for RAG_ENV=staging" in message
+    assert "RAG_ADMIN_API_KEYS is empty" in message
+    assert "RAG_SESSION_SECRET is the development default" in message
+    assert build(env="staging").is_deployed

@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# release: see deploy/releases.py (--help).
+set -euo pipefail
+exec "${PYTHON:-python3}" "$(dirname "$0")/releases.py" release "$@"
