@@ -10,27 +10,33 @@ from typing import TypedDict
 
 from fastapi import Depends, FastAPI
 
-from api.auth import AdminKeys
-from api.body_limit import BodyLimitMiddleware
-from api.client_address import ClientAddressResolver
 from api.db.session import StorageUnavailableError
 from api.db.statement_log import install_statement_log
 from api.errors import ErrorMiddleware, install_error_handlers
 from api.ingest_jobs import IngestJobs
-from api.metrics import Metrics
-from api.middleware import JsonBodyMiddleware, RequestIdMiddleware
-from api.observability import ObservabilityMiddleware, record_route
-from api.origin_check import CorsMiddleware, OriginCheckMiddleware, OriginPolicy, cors_options
-from api.ratelimit import RateLimiter, RateLimitHooks, build_rate_limiter
+from api.middleware.body_limit import BodyLimitMiddleware
+from api.middleware.json_body import JsonBodyMiddleware
+from api.middleware.observability import ObservabilityMiddleware, record_route
+from api.middleware.request_id import RequestIdMiddleware
+from api.monitoring.metrics import Metrics
+from api.monitoring.status import StatusMonitor
 from api.routes import admin, admin_stats, chat, health, sessions
-from api.security_headers import SecurityHeadersMiddleware
-from api.session_ids import SessionIdSigner
-from api.status import StatusMonitor
+from api.security.auth import AdminKeys
+from api.security.client_address import ClientAddressResolver
+from api.security.headers import SecurityHeadersMiddleware
+from api.security.origin_check import (
+    CORSWithErrorBodyMiddleware,
+    OriginCheckMiddleware,
+    OriginPolicy,
+    cors_options,
+)
+from api.security.ratelimit import RateLimiter, RateLimitHooks, build_rate_limiter
+from api.security.session_ids import SessionIdSigner
 from api.storage import ChatStore
-from rag.embeddings import LocalEmbedding, build_embed_model
 from rag.engine import TextbookQA, build_qa
+from rag.retrieval.embeddings import LocalEmbedding, build_embed_model
+from rag.retrieval.vector_store import build_qdrant_client
 from rag.settings import Settings, get_settings
-from rag.vector_store import build_qdrant_client
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +131,7 @@ def create_app(
         summary="Answers questions about the textbook, citing the page and heading.",
         lifespan=lifespan,
         dependencies=[Depends(record_route)],  # route templates for the access log and metrics
-        redoc_url=None,  # /docs is the one API page; its CSP is in api.security_headers
+        redoc_url=None,  # /docs is the one API page; its CSP is in api.security.headers
     )
     install_error_handlers(app)
     origins = OriginPolicy.from_settings(settings.cors_origins, env=settings.env)
@@ -136,7 +142,7 @@ def create_app(
     app.add_middleware(OriginCheckMiddleware, policy=origins)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ErrorMiddleware)
-    app.add_middleware(CorsMiddleware, **cors_options(origins))
+    app.add_middleware(CORSWithErrorBodyMiddleware, **cors_options(origins))
     app.add_middleware(SecurityHeadersMiddleware, docs_url=app.docs_url)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)

@@ -13,8 +13,8 @@ from typing import Any
 import uvicorn
 from pydantic import ValidationError
 
-from api.logs import configure_logging
-from api.metrics import MULTIPROC_ENV, clear_multiprocess_dir
+from api.monitoring.logs import configure_logging
+from api.monitoring.metrics import MULTIPROC_ENV, clear_multiprocess_dir
 from rag.settings import get_settings
 
 
@@ -67,11 +67,11 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             log_level=settings.log_level.lower(),
             log_config=WORKER_LOG_CONFIG,  # JSON lines in every worker process too
-            access_log=False,  # api.observability writes the one access line per request
+            access_log=False,  # api.middleware.observability writes the one access line per request
             # a worker importing torch and loading the embedding model can miss uvicorn's
             # 5 s ping, and be killed and restarted forever on a busy machine
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
-            proxy_headers=False,  # the client address comes from api.client_address
+            proxy_headers=False,  # the client address comes from api.security.client_address
         )
     finally:
         if created:

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.db.session import StorageUnavailableError
-from api.middleware import current_request_id
+from api.middleware.request_id import current_request_id
 
 logger = logging.getLogger(__name__)
 STORAGE_RETRY_AFTER_S = 5

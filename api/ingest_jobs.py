@@ -31,7 +31,7 @@ from typing import Any, Literal, cast
 from qdrant_client import QdrantClient
 
 from ingest.pipeline import IngestInputError, IngestOptions, IngestReport, run_ingest
-from rag.embeddings import LocalEmbedding
+from rag.retrieval.embeddings import LocalEmbedding
 from rag.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -7,14 +7,15 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from api.sanitize import (
+from api.security.input_text import (
     PAGE_URL_PATTERN,
     VISIBLE_TEXT_PATTERN,
     clean_optional_text,
     clean_required_text,
 )
 
-# Limits apply to the text as sent; HTML and control characters are removed after (api.sanitize).
+# Limits apply to the text as sent; HTML and control characters are removed after
+# (api.security.input_text).
 Question = Annotated[
     str,
     Field(min_length=1, max_length=500, pattern=VISIBLE_TEXT_PATTERN),

@@ -26,7 +26,7 @@ from api.db.session import (
     build_session_factory,
     check_database,
 )
-from rag.condense import Turn
+from rag.answer.condense import Turn
 from rag.settings import Settings
 
 logger = logging.getLogger(__name__)

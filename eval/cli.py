@@ -21,13 +21,13 @@ from typing import Any
 
 from eval.dataset import DatasetError, GoldenQuestion, load_dataset
 from eval.gate import TOLERANCES_FILE, TolerancesError, compare, load_tolerances
-from eval.judge import JudgeSettings
-from eval.ragas_suite import sample_of, score_samples
-from eval.render import one_line, render_terminal, write_reports
-from eval.report import build_report
+from eval.report.build import build_report
+from eval.report.render import one_line, render_terminal, write_reports
 from eval.runner import eval_settings, run_questions
+from eval.scoring.judge import JudgeSettings
+from eval.scoring.ragas_suite import sample_of, score_samples
 from ingest.pipeline import IngestInputError
-from rag.embeddings import LocalEmbedding, build_embed_model
+from rag.retrieval.embeddings import LocalEmbedding, build_embed_model
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_GATE_FAILED = 0, 1, 3
 

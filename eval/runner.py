@@ -13,13 +13,13 @@ from llama_index.core.schema import NodeWithScore
 from qdrant_client import QdrantClient
 from tqdm import tqdm
 
-from eval.answered import Answered, answered
 from eval.book import Book, read_book
 from eval.dataset import GoldenQuestion
-from eval.retrieval import score_answer
+from eval.scoring.answered import Answered, answered
+from eval.scoring.retrieval import score_answer
 from ingest.pipeline import IngestOptions, run_ingest
-from rag.embeddings import LocalEmbedding
 from rag.engine import TextbookQA, build_qa
+from rag.retrieval.embeddings import LocalEmbedding
 from rag.settings import Settings
 
 

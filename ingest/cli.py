@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 from ingest.pipeline import IngestInputError, IngestOptions, run_ingest
-from rag.embeddings import build_embed_model
 from rag.logs import configure_json_logging
-from rag.redaction import settings_secrets
+from rag.retrieval.embeddings import build_embed_model
+from rag.retrieval.vector_store import IndexUnavailableError, build_qdrant_client
+from rag.safety.redaction import settings_secrets
 from rag.settings import Settings, get_settings
-from rag.vector_store import IndexUnavailableError, build_qdrant_client
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED = 0, 1, 2, 3
 

@@ -17,9 +17,9 @@ from tqdm import tqdm
 from ingest.chunking import CHUNKER_VERSION, Chunk, chunk_page
 from ingest.docusaurus import Page, PageError, UnpublishedPageError, find_doc_files, read_page
 from ingest.manifest import FileEntry, Manifest, diff_manifest, file_hash, ingest_signature
-from rag.embeddings import LocalEmbedding
-from rag.sparse import SPARSE_ENCODER_VERSION
-from rag.vector_store import (
+from rag.retrieval.embeddings import LocalEmbedding
+from rag.retrieval.sparse import SPARSE_ENCODER_VERSION
+from rag.retrieval.vector_store import (
     active_collection,
     build_vector_store,
     collection_metadata,

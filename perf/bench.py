@@ -21,11 +21,11 @@ import httpx
 from qdrant_client import QdrantClient
 
 from eval.dataset import load_dataset
-from eval.retrieval import evaluate_retrieval
+from eval.scoring.retrieval import evaluate_retrieval
 from ingest.pipeline import IngestOptions, run_ingest
 from perf.serving import rss_mb, run_service, summary_ms, write_figures
-from rag.embeddings import LocalEmbedding, build_embed_model
 from rag.engine import build_qa
+from rag.retrieval.embeddings import LocalEmbedding, build_embed_model
 from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,9 +28,9 @@ from qdrant_client import QdrantClient
 from eval.dataset import load_dataset
 from ingest.pipeline import IngestOptions, run_ingest
 from perf.serving import run_service, run_simulator, summary_ms, write_figures
-from rag.embeddings import build_embed_model
-from rag.llms import build_llm
-from rag.prompts import Passage, build_messages
+from rag.answer.prompts import Passage, build_messages
+from rag.llm.models import build_llm
+from rag.retrieval.embeddings import build_embed_model
 from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ from typing import IO
 
 import httpx
 
-from eval.report import percentile
+from eval.report.build import percentile
 
 
 def free_port() -> int:

@@ -7,10 +7,10 @@ import asyncio
 import json
 import sys
 
-from rag.embeddings import build_embed_model
 from rag.engine import IndexNotReadyError, build_qa
+from rag.retrieval.embeddings import build_embed_model
+from rag.retrieval.vector_store import IndexUnavailableError, build_qdrant_client
 from rag.settings import get_settings
-from rag.vector_store import IndexUnavailableError, build_qdrant_client
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,10 @@ from llama_index.vector_stores.qdrant import QdrantVectorStore
 from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import ResponseHandlingException
 
-from rag.answers import (
+from rag.answer.cache import AnswerCache, cache_key
+from rag.answer.condense import Turn, condense, condense_with_llm
+from rag.answer.prompts import NOT_COVERED, build_messages
+from rag.answer.result import (
     AnswerResult,
     SourceRef,
     StreamEvent,
@@ -31,20 +34,17 @@ from rag.answers import (
     passages_of,
     source_ref,
 )
-from rag.budget import DailyBudget
-from rag.cache import AnswerCache, cache_key
-from rag.condense import Turn, condense, condense_with_llm
-from rag.embeddings import LocalEmbedding
-from rag.guard import AnswerGuard
-from rag.llms import EXTRACTIVE_MODEL, build_extractive_llm, build_llm
+from rag.llm.budget import DailyBudget
+from rag.llm.models import EXTRACTIVE_MODEL, build_extractive_llm, build_llm
+from rag.llm.usage import cost_usd, count_tokens, estimate_prompt_tokens
 from rag.observer import AnswerOutcome, NullObserver, PipelineObserver
-from rag.postprocessors import SelectedTextPostprocessor, TopKPostprocessor
-from rag.prompts import NOT_COVERED, build_messages
-from rag.retrievers import QdrantRetriever
-from rag.sanitize import normalise_hosts
+from rag.retrieval.embeddings import LocalEmbedding
+from rag.retrieval.postprocessors import SelectedTextPostprocessor, TopKPostprocessor
+from rag.retrieval.retriever import QdrantRetriever
+from rag.retrieval.vector_store import active_collection, build_vector_store
+from rag.safety.answer_guard import AnswerGuard
+from rag.safety.markdown import normalise_hosts
 from rag.settings import Settings
-from rag.usage import cost_usd, count_tokens, estimate_prompt_tokens
-from rag.vector_store import active_collection, build_vector_store
 
 _QUERY_SELECTION_CHARS = 1000
 logger = logging.getLogger(__name__)
@@ -110,14 +110,14 @@ class TextbookQA:
         """Name of the model that writes the answers."""
         return self.llm.metadata.model_name
 
-    def book_version(self) -> str | None:
-        """The published index version (changes with every ingest that changed something)."""
+    def published_collection(self) -> str | None:
+        """The collection the alias points at: the published index version (None before any)."""
         with self.lock:
             return active_collection(self.client, self.collection)
 
     def is_ready(self) -> bool:
         """True once an index version is published for the collection."""
-        return self.book_version() is not None
+        return self.published_collection() is not None
 
     def _postprocessors(
         self, selected_text: str | None, page_url: str | None
@@ -158,7 +158,7 @@ class TextbookQA:
     ) -> str | None:
         if self.cache is None:
             return None
-        version = await asyncio.to_thread(self.book_version)
+        version = await asyncio.to_thread(self.published_collection)
         if version is None:
             return None
         return cache_key(
@@ -295,10 +295,10 @@ class TextbookQA:
     ) -> AsyncIterator[StreamEvent]:
         """Retrieve, then stream: the passages, the answer's deltas, and the checked result.
 
-        The deltas are the model's text once ``rag.guard`` has checked it (words that could start
-        a system-prompt leak, and markup, are held until known to be safe; nothing more after a
-        leak); the final ``AnswerResult`` also has its citations checked (a refusal carries no
-        sources), so a client shows the deltas and then the final answer.
+        The deltas are the model's text once ``rag.safety.answer_guard`` has checked it (words that
+        could start a system-prompt leak, and markup, are held until known to be safe; nothing more
+        after a leak); the final ``AnswerResult`` also has its citations checked (a refusal carries
+        no sources), so a client shows the deltas and then the final answer.
         A cached answer is replayed as one delta.
         """
         started = time.perf_counter()

@@ -1,6 +1,6 @@
 """JSON log lines on stderr, secrets masked: the logging set-up every entry point shares.
 
-The service (``api.logs``) adds the request id; the ingest CLI uses this directly.
+The service (``api.monitoring.logs``) adds the request id; the ingest CLI uses this directly.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
-from rag.redaction import RedactionFilter, Redactor
+from rag.safety.redaction import RedactionFilter, Redactor
 
 #: Libraries whose INFO lines are per-call chatter (each HTTP request, each model load).
 QUIET_LOGGERS = ("httpx", "httpcore", "openai", "sentence_transformers", "transformers")
@@ -57,7 +57,7 @@ def configure_json_logging(
 
     Args:
         level: the root level (``RAG_LOG_LEVEL``).
-        secrets: exact values to mask besides the built-in patterns (see ``rag.redaction``).
+        secrets: exact values to mask besides the built-in patterns (see ``rag.safety.redaction``).
         log_reader_text: keep the reader's question and selection in extra fields.
         filters: more filters for the handler, run before the redaction (e.g. a request id).
         stream: where to write (stderr by default).

@@ -1,7 +1,8 @@
 """What the answering pipeline reports while it works, for the service's metrics.
 
 ``rag`` knows nothing of Prometheus: the engine and ``FallbackLLM`` call a ``PipelineObserver``
-passed in by whoever builds them (``api.metrics.Metrics`` in the service, nothing elsewhere).
+passed in by whoever builds them (``api.monitoring.metrics.Metrics`` in the service, nothing
+elsewhere).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import limits
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from rag.usage import DEFAULT_PRICES
+from rag.llm.usage import DEFAULT_PRICES
 
 CommaList = Annotated[list[str], NoDecode]
 DEV_SESSION_SECRET = "dev-only-session-secret-change-me"  # noqa: S105 - refused in production

@@ -10,7 +10,7 @@ import pytest
 from qdrant_client import QdrantClient
 
 from ingest.pipeline import IngestOptions, run_ingest
-from rag.embeddings import LocalEmbedding, build_embed_model
+from rag.retrieval.embeddings import LocalEmbedding, build_embed_model
 from rag.settings import Settings
 from tests.utils.simulator import ModelKnobs, Simulator, run_simulator
 

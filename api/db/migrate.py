@@ -29,7 +29,7 @@ from api.db.session import (
     describe_url,
     is_sqlite,
 )
-from api.logs import configure_logging
+from api.monitoring.logs import configure_logging
 from rag.settings import get_settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

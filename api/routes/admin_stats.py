@@ -18,11 +18,10 @@ from fastapi.responses import Response
 from prometheus_client.metrics_core import Metric
 from pydantic import BaseModel, Field
 
-from api.auth import AdminDep
 from api.db.repositories import DailyUsage
 from api.db.session import StorageUnavailableError
 from api.deps import SettingsDep, StoreDep
-from api.metrics import (
+from api.monitoring.metrics import (
     RATE_LIMIT_SCOPES,
     STAGES,
     MetricsDep,
@@ -30,8 +29,9 @@ from api.metrics import (
     histogram_quantile,
     sample_total,
 )
+from api.monitoring.status import MonitorDep
 from api.schemas import ErrorResponse
-from api.status import MonitorDep
+from api.security.auth import AdminDep
 from rag.observer import ANSWER_OUTCOMES, LLM_OUTCOMES
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[AdminDep])

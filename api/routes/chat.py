@@ -24,13 +24,13 @@ from api.db.repositories import NewMessage
 from api.db.session import StorageUnavailableError
 from api.deps import QADep, StoreDep
 from api.errors import ServiceError
-from api.middleware import current_request_id
-from api.observability import note_request
-from api.ratelimit import QuestionSessionDep
+from api.middleware.observability import note_request
+from api.middleware.request_id import current_request_id
 from api.schemas import ChatRequest, ChatResponse, ErrorResponse, LatencyMs, Source, Usage
+from api.security.ratelimit import AdmittedQuestionDep
 from api.storage import ChatStore
 from rag.engine import AnswerResult, IndexNotReadyError, StreamEvent
-from rag.vector_store import IndexUnavailableError
+from rag.retrieval.vector_store import IndexUnavailableError
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["chat"])
@@ -114,7 +114,7 @@ def _messages(
 
 
 @router.post("/chat", response_model=ChatResponse, responses=_ERRORS)
-async def create_chat(qa: QADep, store: StoreDep, session: QuestionSessionDep) -> ChatResponse:
+async def create_chat(qa: QADep, store: StoreDep, session: AdmittedQuestionDep) -> ChatResponse:
     """Answer a question from the book, citing the pages and headings it used."""
     started = time.perf_counter()
     body, session_id = session.body, session.id
@@ -167,7 +167,7 @@ async def _save_interrupted(
     },
 )
 async def create_chat_stream(
-    qa: QADep, store: StoreDep, session: QuestionSessionDep
+    qa: QADep, store: StoreDep, session: AdmittedQuestionDep
 ) -> StreamingResponse:
     """Answer a question from the book, streaming the answer as server-sent events."""
     body, session_id = session.body, session.id

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import QADep, StoreDep
-from api.metrics import MetricsDep
+from api.monitoring.metrics import MetricsDep
+from api.monitoring.status import MonitorDep, readiness_checks
 from api.schemas import Health
-from api.status import MonitorDep, readiness_checks
 
 router = APIRouter(tags=["operations"])
 

@@ -7,9 +7,9 @@ from fastapi import APIRouter, Depends, Path, Response
 from api.db.repositories import MessageNotFoundError
 from api.deps import StoreDep
 from api.errors import ServiceError
-from api.ratelimit import ReaderLimitDep, limit_reader
 from api.schemas import ErrorResponse, FeedbackIn, FeedbackOut, MessageOut, SessionMessages, Source
-from api.session_ids import VerifiedSessionIdDep
+from api.security.ratelimit import ReaderLimitDep, limit_reader
+from api.security.session_ids import VerifiedSessionIdDep
 
 # Every route counts under the per-address limit. Session routes also need a session id this
 # service signed; feedback names an answer by its message id (a random UUID, never listed

@@ -1,6 +1,6 @@
 """The simulated model's reply: a grounded, cited extract of the passages it was sent.
 
-Two prompt shapes are understood. The service's own (see ``rag/prompts.py``, not imported:
+Two prompt shapes are understood. The service's own (see ``rag/answer/prompts.py``, not imported:
 the simulator stands outside the service) wraps each passage as
 ``<passage index="N" title="..." section="...">`` ... ``</passage>`` and the question as
 ``<question>`` ... ``</question>``. A generic prompt marks passages as lines starting with
@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-# Copied from rag/prompts.py; the simulator must not import the service.
+# Copied from rag/answer/prompts.py; the simulator must not import the service.
 NOT_COVERED = "The book does not cover this question, so I cannot answer it from the book."
 MAX_SENTENCES = 3
 

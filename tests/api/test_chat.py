@@ -4,8 +4,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from rag.embeddings import LocalEmbedding
-from rag.prompts import NOT_COVERED, SELECTION_TITLE, cited_indexes
+from rag.answer.prompts import NOT_COVERED, SELECTION_TITLE, cited_indexes
+from rag.retrieval.embeddings import LocalEmbedding
 from rag.settings import Settings
 
 

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app
-from rag.embeddings import LocalEmbedding
-from rag.prompts import NOT_COVERED, cited_indexes
+from rag.answer.prompts import NOT_COVERED, cited_indexes
+from rag.retrieval.embeddings import LocalEmbedding
 from rag.settings import Settings
 from tests.utils.simulator import Simulator, openai_clients, simulator_llm_settings
 

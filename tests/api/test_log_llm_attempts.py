@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from rag.answer.prompts import build_messages
 from rag.engine import build_llm
-from rag.fallback import FallbackLLM
-from rag.prompts import build_messages
+from rag.llm.fallback import FallbackLLM
+from rag.llm.usage import cost_usd
 from rag.settings import Settings
-from rag.usage import cost_usd
 from tests.utils.prompts import PASSAGES, QUESTION
 from tests.utils.simulator import Simulator
 

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from api.logs import configure_logging
-from api.middleware import _REQUEST_ID
-from rag.redaction import MASK, Redactor
+from api.middleware.request_id import _REQUEST_ID
+from api.monitoring.logs import configure_logging
+from rag.safety.redaction import MASK, Redactor
 from rag.settings import Settings
 
 ADMIN_KEY = "adm-7f3c9e1b2d4a6f80"

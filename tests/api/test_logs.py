@@ -3,8 +3,8 @@ import logging
 
 import pytest
 
-from api.logs import RequestIdFilter, configure_logging
-from api.middleware import _REQUEST_ID
+from api.middleware.request_id import _REQUEST_ID
+from api.monitoring.logs import RequestIdFilter, configure_logging
 
 
 @pytest.fixture

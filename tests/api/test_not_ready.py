@@ -3,7 +3,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from rag.embeddings import LocalEmbedding
+from rag.retrieval.embeddings import LocalEmbedding
 from rag.settings import Settings
 
 

@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from api.app import create_app
-from rag.embeddings import LocalEmbedding
+from rag.retrieval.embeddings import LocalEmbedding
 from rag.settings import Settings
 from tests.deploy.promql import exported_names
 from tests.utils.simulator import Simulator

@@ -46,7 +46,7 @@ QUESTIONS = {
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
 #: Loggers of work that belongs to no request while the server serves: the status monitor's
 #: periodic refresh (and its database reads).
-BACKGROUND = {"api.status", "api.db.statements"}
+BACKGROUND = {"api.monitoring.status", "api.db.statements"}
 #: Loggers that only ever write while a request is served.
 ONLY_IN_REQUESTS = {"api.access", "rag.fallback", "api.ingest_jobs", "ingest.pipeline"}
 NEW_LINE = "\n\nA line added for the log test, so that one page changes.\n"

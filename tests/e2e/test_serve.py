@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from rag.prompts import cited_indexes
+from rag.answer.prompts import cited_indexes
 from rag.settings import Settings
 
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from perf.serving import run_service
-from rag.prompts import cited_indexes
+from rag.answer.prompts import cited_indexes
 from rag.settings import Settings
 from tests.utils.simulator import ModelKnobs, Simulator, run_simulator
 

@@ -7,12 +7,12 @@ import math
 
 import pytest
 
-from eval.answered import answered, citation_problems, selection_grounded
 from eval.book import Book, contains_evidence, read_book
 from eval.dataset import GoldenQuestion
-from eval.report import question_scores
-from eval.retrieval import QuestionResult, RetrievalReport, score_answer
-from rag.answers import AnswerResult, SourceRef
+from eval.report.build import question_scores
+from eval.scoring.answered import answered, citation_problems, selection_grounded
+from eval.scoring.retrieval import QuestionResult, RetrievalReport, score_answer
+from rag.answer.result import AnswerResult, SourceRef
 from tests.conftest import ROOT, SAMPLE_BOOK
 
 TRUTH = ROOT / "tests" / "ingest" / "data" / "docusaurus_truth.json"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from eval.cli import main
-from eval.report import RATE_METRICS
-from rag.embeddings import LocalEmbedding
+from eval.report.build import RATE_METRICS
+from rag.retrieval.embeddings import LocalEmbedding
 from rag.settings import Settings
 from tests.conftest import ROOT, SAMPLE_BOOK, SAMPLE_QA
 from tests.utils.simulator import Simulator

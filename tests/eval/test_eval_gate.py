@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from eval.gate import TOLERANCES_FILE, TolerancesError, compare, load_tolerances
-from eval.report import RATE_METRICS
+from eval.report.build import RATE_METRICS
 
 BASE = {"metrics": {"hit@5": 0.90, "mrr": 0.80, "refusal_accuracy": 0.75}}
 TOL = {"hit@5": 0.02, "mrr": 0.02, "refusal_accuracy": 0.05}

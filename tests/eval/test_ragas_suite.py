@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.ragas_suite import (
+from eval.scoring.ragas_suite import (
     ALL_METRICS,
     JUDGE_METRICS,
     LOCAL_METRICS,
@@ -17,7 +17,7 @@ from eval.ragas_suite import (
     prepare_environment,
     score_samples,
 )
-from rag.embeddings import LocalEmbedding
+from rag.retrieval.embeddings import LocalEmbedding
 
 PASSAGE = "The capture point is the spot where a robot must step to come to a stop."
 OTHER = "ROS 2 topics carry messages between nodes with a chosen quality of service."

@@ -8,7 +8,7 @@ import pytest
 
 from ingest.chunking import Chunk, chunk_page, chunk_section
 from ingest.docusaurus import Page, Section, read_page
-from rag.embeddings import LocalEmbedding
+from rag.retrieval.embeddings import LocalEmbedding
 
 
 def words(text: str) -> int:

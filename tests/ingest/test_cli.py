@@ -13,9 +13,9 @@ from qdrant_client import QdrantClient
 
 from ingest import cli as ingest_cli
 from rag import cli as ask_cli
-from rag.prompts import cited_indexes
+from rag.answer.prompts import cited_indexes
+from rag.retrieval.vector_store import active_collection
 from rag.settings import get_settings
-from rag.vector_store import active_collection
 
 DOCS = {
     "intro.md": (

@@ -11,10 +11,10 @@ from pydantic import PrivateAttr
 from qdrant_client import QdrantClient, models
 
 from ingest.pipeline import IngestInputError, IngestOptions, IngestReport, run_ingest
-from rag.embeddings import LocalEmbedding
-from rag.retrievers import QdrantRetriever, RetrievalMode
-from rag.sparse import encode_query
-from rag.vector_store import (
+from rag.retrieval.embeddings import LocalEmbedding
+from rag.retrieval.retriever import QdrantRetriever, RetrievalMode
+from rag.retrieval.sparse import encode_query
+from rag.retrieval.vector_store import (
     SPARSE_VECTOR,
     active_collection,
     build_vector_store,

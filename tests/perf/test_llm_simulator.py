@@ -23,7 +23,7 @@ from perf.llm_simulator import (
     ModelKnobs,
     parse_model_spec,
 )
-from rag.prompts import NOT_COVERED, Passage, build_messages
+from rag.answer.prompts import NOT_COVERED, Passage, build_messages
 from tests.utils.prompts import PASSAGES, QUESTION
 from tests.utils.simulator import run_simulator
 

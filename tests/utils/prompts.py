@@ -1,6 +1,6 @@
 """Two small passages and a question about them, shared by LLM tests."""
 
-from rag.prompts import Passage
+from rag.answer.prompts import Passage
 
 PASSAGES = [
     Passage(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.session_ids import SessionIdSigner
+from api.security.session_ids import SessionIdSigner
 from rag.settings import DEV_SESSION_SECRET
 
 

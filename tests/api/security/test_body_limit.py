@@ -14,9 +14,9 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
-from api.body_limit import BodyLimitMiddleware
 from api.errors import ErrorMiddleware, install_error_handlers
-from api.middleware import RequestIdMiddleware
+from api.middleware.body_limit import BodyLimitMiddleware
+from api.middleware.request_id import RequestIdMiddleware
 from rag.settings import Settings
 from tests.utils.http_security import (
     BOOK_ORIGIN,

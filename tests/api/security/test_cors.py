@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from api.origin_check import OriginPolicy, cors_options
+from api.security.origin_check import OriginPolicy, cors_options
 from tests.utils.http_security import BOOK_ORIGIN, assert_error_body
 
 EVIL_ORIGIN = "https://evil.example"

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from api.app import create_app
 from api.deps import StoreDep
-from rag.embeddings import LocalEmbedding
+from rag.retrieval.embeddings import LocalEmbedding
 from rag.settings import Settings
 from tests.utils.http_security import assert_error_body, secured_settings
 from tests.utils.session_ids import signed_session_id

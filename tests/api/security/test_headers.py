@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.security_headers import API_CSP, HTML_CSP
-from rag.embeddings import LocalEmbedding
+from api.security.headers import API_CSP, HTML_CSP
+from rag.retrieval.embeddings import LocalEmbedding
 from rag.settings import Settings
 
 OWN_POLICY = "default-src 'none'; script-src 'self'; frame-ancestors 'none'"

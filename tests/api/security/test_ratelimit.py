@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from api.app import create_app
-from api.metrics import sample_total
-from rag.embeddings import LocalEmbedding
+from api.monitoring.metrics import sample_total
+from rag.retrieval.embeddings import LocalEmbedding
 from rag.settings import Settings
 from tests.utils.http_security import assert_error_body
 

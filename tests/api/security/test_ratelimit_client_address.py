@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.client_address import ClientAddressResolver, limit_key, parse_networks
+from api.security.client_address import ClientAddressResolver, limit_key, parse_networks
 
 PROXIES = ["10.0.0.0/8", "192.168.1.5"]
 

@@ -22,9 +22,9 @@ import redis
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.ratelimit import RateLimitHooks, build_rate_limiter
+from api.security.ratelimit import RateLimitHooks, build_rate_limiter
 from perf.serving import run_service
-from rag.embeddings import LocalEmbedding
+from rag.retrieval.embeddings import LocalEmbedding
 from rag.settings import Settings
 from tests.utils.redis_service import delete_prefix, require_redis, unique_prefix
 from tests.utils.tcp_proxy import TcpProxy
@@ -171,7 +171,7 @@ def test_redis_down_fails_over_to_in_process_limits(
             "rate_limit_session": "4/minute",
         }
     )
-    caplog.set_level(logging.WARNING, logger="api.ratelimit")
+    caplog.set_level(logging.WARNING, logger="api.security.ratelimit")
     with TestClient(create_app(settings, embed_model=embed_model)) as client:
         first = client.post("/v1/chat", json={"question": QUESTION})
         assert first.status_code == 200
@@ -209,7 +209,7 @@ async def test_the_limiter_goes_back_to_redis_when_it_returns(
     )
     policy = limiter.policies.session
     key = f"{prefix}:{policy.item.key_for(policy.name, 'k')}"
-    caplog.set_level(logging.WARNING, logger="api.ratelimit")
+    caplog.set_level(logging.WARNING, logger="api.security.ratelimit")
     with redis.Redis.from_url(redis_url) as direct:
         try:
             assert (await limiter.hit(policy, "k")).remaining == 9

@@ -16,9 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.ratelimit import REDIS_TIMEOUT_S
+from api.security.ratelimit import REDIS_TIMEOUT_S
 from perf.serving import free_port
-from rag.embeddings import LocalEmbedding
+from rag.retrieval.embeddings import LocalEmbedding
 from rag.settings import Settings
 
 QUESTION = "What is ROS 2?"

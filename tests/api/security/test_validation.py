@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from pydantic import PrivateAttr, SecretStr
 
 from api.app import create_app
-from api.sanitize import clean_text
-from rag.embeddings import LocalEmbedding
+from api.security.input_text import clean_text
+from rag.retrieval.embeddings import LocalEmbedding
 from rag.settings import Settings
 from tests.utils.http_security import assert_error_body, secured_settings
 from tests.utils.simulator import Simulator

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from qdrant_client import QdrantClient
 
 from ingest.pipeline import IngestOptions, run_ingest
-from rag.embeddings import LocalEmbedding
+from rag.retrieval.embeddings import LocalEmbedding
 from rag.settings import Settings
 from tests.security.injection.harness import (
     BOOK_HOST,

@@ -1,8 +1,8 @@
 """The injection suite's parts: payloads with their canaries, the poisoned book, and the checks.
 
-The checks are written independently of the service's own filters (``rag.sanitize``,
-``rag.guard``): an answer is rendered as a browser's Markdown renderer would render it (with
-raw HTML enabled, the worst case) and the HTML is inspected with ``html.parser``.
+The checks are written independently of the service's own filters (``rag.safety.markdown``,
+``rag.safety.answer_guard``): an answer is rendered as a browser's Markdown renderer would render
+it (with raw HTML enabled, the worst case) and the HTML is inspected with ``html.parser``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import yaml
 from markdown_it import MarkdownIt
 
-from rag.prompts import NOT_COVERED, PROMPT_FRAMING, SYSTEM_PROMPT_TEMPLATE
+from rag.answer.prompts import NOT_COVERED, PROMPT_FRAMING, SYSTEM_PROMPT_TEMPLATE
 
 HERE = Path(__file__).resolve().parent
 PAYLOADS_FILE = HERE / "payloads.yaml"

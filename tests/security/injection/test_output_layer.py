@@ -1,6 +1,6 @@
 """The output checks alone, when the input filter has missed everything and the model obeys.
 
-Each payload is put in a prompt *without* the instruction filter (as if ``rag.injection`` did
+Each payload is put in a prompt *without* the instruction filter (as if ``rag.safety.injection`` did
 not exist), sent over HTTP to the simulator model that obeys injections, and what it writes goes
 through the service's own output path: ``finish_answer`` with the request's ``AnswerGuard``
 (prompt-leak refusal, planted-code removal, Markdown sanitising, citation check), and the
@@ -22,9 +22,7 @@ import pytest
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.schema import NodeWithScore, TextNode
 
-from rag.answers import finish_answer
-from rag.guard import AnswerGuard
-from rag.prompts import (
+from rag.answer.prompts import (
     PROMPT_FRAMING,
     SELECTION_TITLE,
     Passage,
@@ -32,6 +30,8 @@ from rag.prompts import (
     new_canary,
     system_prompt,
 )
+from rag.answer.result import finish_answer
+from rag.safety.answer_guard import AnswerGuard
 from tests.security.injection.harness import (
     BOOK_HOST,
     HONEST,

@@ -11,7 +11,7 @@ import pytest
 from llama_index.core.chat_engine.condense_plus_context import DEFAULT_CONDENSE_PROMPT_TEMPLATE
 
 from perf.llm_sim.knobs import KnobError, ModelKnobs, parse_model_spec
-from rag.prompts import build_messages
+from rag.answer.prompts import build_messages
 from tests.security.injection.harness import HONEST, OBEDIENT
 from tests.utils.prompts import PASSAGES, QUESTION
 from tests.utils.simulator import Simulator

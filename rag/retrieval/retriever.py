@@ -1,0 +1,125 @@
+"""Retrieval over the Qdrant index: dense (MiniLM cosine), optionally fused with keywords."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Literal
+
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.vector_stores.qdrant import QdrantVectorStore
+from qdrant_client import QdrantClient, models
+from typing_extensions import override
+
+from rag.retrieval.embeddings import LocalEmbedding
+from rag.retrieval.sparse import encode_query
+from rag.retrieval.vector_store import DENSE_VECTOR, SPARSE_VECTOR
+
+RetrievalMode = Literal["dense", "hybrid"]
+KEYWORD_WEIGHT = 0.15
+SEARCH_DEPTH = 50
+
+
+class QdrantRetriever(BaseRetriever):
+    """Nearest chunks by MiniLM cosine, fused by score with BM25 keyword matches.
+
+    In ``hybrid`` mode the dense and keyword searches each return ``depth`` chunks (at least
+    ``top_k``). Every chunk of either list is ranked by its cosine similarity to the query plus
+    ``keyword_weight`` times its BM25 score relative to the best keyword match (0 when the keyword
+    search did not find it), and the first ``top_k`` are kept.
+
+    Unlike reciprocal rank fusion, this keeps how far apart the candidates are: a chunk a little
+    below the dense top hit but with the best keyword match moves up, while a keyword hit that
+    means something else (low cosine) stays down. Each node's ``score`` is its cosine similarity
+    to the query (computed from its vector for keyword-only hits), so a relevance cut-off means
+    the same thing in both modes.
+
+    The keyword query is built from the same strings as the embedding (``embedding_strs``): for
+    a question about a selected passage they carry the selection, whose exact words find the
+    chunk it was copied from.
+
+    The sync Qdrant client serves both paths: in local mode a data folder admits one client per
+    process, so async retrieval runs the sync call in a worker thread, serialised by ``lock``.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: QdrantClient,
+        vector_store: QdrantVectorStore,
+        embed_model: LocalEmbedding,
+        top_k: int,
+        mode: RetrievalMode = "hybrid",
+        keyword_weight: float = KEYWORD_WEIGHT,
+        depth: int = SEARCH_DEPTH,
+        lock: threading.Lock | None = None,
+    ) -> None:
+        super().__init__()
+        self._client = client
+        self._store = vector_store
+        self._embed_model = embed_model
+        self._top_k = top_k
+        self._mode = mode
+        self._keyword_weight = keyword_weight
+        self._depth = max(depth, top_k)
+        self._lock = lock or threading.Lock()
+
+    def _search(
+        self, query: list[float] | models.SparseVector, using: str, limit: int
+    ) -> list[models.ScoredPoint]:
+        with self._lock:
+            return self._client.query_points(
+                self._store.collection_name,
+                query=query,
+                using=using,
+                limit=limit,
+                with_payload=True,
+                with_vectors=[DENSE_VECTOR],
+            ).points
+
+    @override
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        strings = query_bundle.embedding_strs or [query_bundle.query_str]
+        embedding = query_bundle.embedding or self._embed_model.get_agg_embedding_from_queries(
+            strings
+        )
+        if self._mode == "dense":
+            return self._to_nodes(self._search(embedding, DENSE_VECTOR, self._top_k), embedding)
+        dense = self._search(embedding, DENSE_VECTOR, self._depth)
+        indices, values = encode_query(" ".join(strings))
+        keyword = self._search(
+            models.SparseVector(indices=indices, values=values), SPARSE_VECTOR, self._depth
+        )
+        best = max((point.score for point in keyword), default=0.0) or 1.0
+        bonus = {str(p.id): self._keyword_weight * p.score / best for p in keyword}
+        points = {str(p.id): p for p in [*dense, *keyword]}
+        cosine = {str(p.id): p.score for p in dense}  # Qdrant's cosine, for the dense hits
+        for key, point in points.items():
+            if key not in cosine:
+                cosine[key] = _cosine(point, embedding)
+        order = sorted(points, key=lambda key: cosine[key] + bonus.get(key, 0.0), reverse=True)
+        return self._to_nodes([points[key] for key in order[: self._top_k]], embedding)
+
+    def _to_nodes(
+        self, points: list[models.ScoredPoint], embedding: list[float]
+    ) -> list[NodeWithScore]:
+        result = self._store.parse_to_query_result(points)
+        nodes = []
+        for node in result.nodes or []:
+            vector = node.embedding or []
+            cosine = sum(a * b for a, b in zip(vector, embedding, strict=False))
+            node.embedding = None  # not needed past this point, and large
+            nodes.append(NodeWithScore(node=node, score=cosine))
+        return nodes
+
+    @override
+    async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return await asyncio.to_thread(self._retrieve, query_bundle)
+
+
+def _cosine(point: models.ScoredPoint, embedding: list[float]) -> float:
+    """Cosine of a point's (normalised) dense vector with the (normalised) query embedding."""
+    vectors = point.vector if isinstance(point.vector, dict) else {}
+    vector = vectors.get(DENSE_VECTOR) or []
+    return sum(a * b for a, b in zip(vector, embedding, strict=False))
