@@ -33,6 +33,8 @@ _PATTERN_HINTS = {
     "page_url": "must be an http(s) URL or a path starting with '/'",
     "session_id": "may contain only letters, digits, '-' and '_'",
     "message_id": "may contain only letters, digits, '-' and '_'",
+    "version": "must be a version name from the site's versions.json, or 'current'",
+    "locale": "must be a locale code such as 'en' or 'pt-BR'",
 }
 INTERNAL_ERROR_MESSAGE = "Something went wrong on our side."
 _FASTAPI_BODY_NOT_PARSED = "There was an error parsing the body"  # FastAPI's 400 for such bodies

@@ -32,6 +32,26 @@ PageUrl = Annotated[
     ),
 ]
 
+DocVersion = Annotated[
+    str | None,
+    Field(
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$",
+        description="The book version the reader is on: a name from the site's versions.json, "
+        "or 'current' for the docs/ folder (the page's docusaurus_version meta tag). "
+        "Omitted: the version the site serves at its docs root.",
+    ),
+]
+Locale = Annotated[
+    str | None,
+    Field(
+        max_length=35,
+        pattern=r"^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*$",
+        description="The reader's locale code, e.g. 'fr' or 'pt-BR' (the page's "
+        "docusaurus_locale meta tag). Omitted: the site's default locale.",
+    ),
+]
+
 # The rule of ChatRequest's validator, stated in its JSON schema too (clients and fuzzers see it).
 _SELECTION_ONLY_NEEDS_TEXT = {
     "if": {"properties": {"selection_only": {"const": True}}, "required": ["selection_only"]},
@@ -58,6 +78,8 @@ class ChatRequest(BaseModel):
     selected_text: SelectedText = None
     selection_only: bool = False
     page_url: PageUrl = None
+    version: DocVersion = None
+    locale: Locale = None
 
     @model_validator(mode="after")
     def _selection_only_needs_selection(self) -> ChatRequest:

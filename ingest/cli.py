@@ -1,12 +1,14 @@
-"""``rag-ingest``: index a Docusaurus docs folder."""
+"""``rag-ingest``: index a Docusaurus docs folder, or a whole site with its versions and locales."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 from ingest.pipeline import IngestInputError, IngestOptions, run_ingest
+from ingest.site import SiteConfig, SiteError
 from rag.logs import configure_json_logging
 from rag.retrieval.embeddings import build_embed_model
 from rag.retrieval.vector_store import IndexUnavailableError, build_qdrant_client
@@ -20,17 +22,52 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     """Command-line options; defaults come from the settings."""
     parser = argparse.ArgumentParser(
         prog="rag-ingest",
-        description="Index a Docusaurus docs folder (the folder holding the .md/.mdx pages). "
+        description="Index a Docusaurus docs folder (the folder holding the .md/.mdx pages: the "
+        "current version, one locale), or with --site a whole site: every version of "
+        "versions.json and every locale's translations, each at its own routes. "
         "Unchanged files are reused, changed ones re-embedded, deleted ones purged; the previous "
         "index keeps serving until the new one is complete.",
         epilog="Exit codes: 0 done, 1 failed (nothing changed), 2 bad usage, "
         "3 done but some files were skipped (listed on stderr).",
     )
-    parser.add_argument("docs_dir", type=Path, metavar="DOCS_DIR")
+    parser.add_argument("docs_dir", type=Path, metavar="DOCS_DIR", nargs="?")
+    site = parser.add_argument_group(
+        "whole site",
+        "docusaurus.config.js is JavaScript and is not read: give the locales and any "
+        "non-default docs options here or in --site-config (flags win over the file)",
+    )
+    site.add_argument(
+        "--site",
+        type=Path,
+        metavar="SITE_DIR",
+        help="the site folder (holding docs/, and versions.json, versioned_docs/, i18n/ if any)",
+    )
+    site.add_argument(
+        "--site-config",
+        type=Path,
+        metavar="FILE",
+        help="JSON with the config's values: defaultLocale, locales, routeBasePath, baseUrl, "
+        'lastVersion, includeCurrentVersion, versions ({"1.0": {"path": "..."}})',
+    )
+    site.add_argument("--default-locale", help="i18n.defaultLocale (default: en)")
+    site.add_argument(
+        "--locales",
+        help="i18n.locales, comma-separated (default: the default locale and every i18n/ "
+        "folder with docs translations)",
+    )
+    site.add_argument(
+        "--last-version",
+        help="the docs plugin's lastVersion (default: the first name in versions.json)",
+    )
+    parser.add_argument(
+        "--locale",
+        default="en",
+        help="with DOCS_DIR: the locale of its pages (default: %(default)s)",
+    )
     parser.add_argument(
         "--route-base-path",
-        default=settings.route_base_path,
-        help="the docs plugin's routeBasePath (default: %(default)s)",
+        help=f"the docs plugin's routeBasePath (default: {settings.route_base_path}, "
+        "or the site config's)",
     )
     parser.add_argument(
         "--trailing-slash",
@@ -54,30 +91,44 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``rag-ingest``."""
     settings = get_settings()
-    args = build_parser(settings).parse_args(argv)
+    parser = build_parser(settings)
+    args = parser.parse_args(argv)
+    if (args.docs_dir is None) == (args.site is None):
+        parser.error("give either DOCS_DIR or --site SITE_DIR")
+    site_flags = (args.site_config, args.default_locale, args.locales, args.last_version)
+    if args.site is None and any(flag is not None for flag in site_flags):
+        parser.error("--site-config, --default-locale, --locales and --last-version need --site")
+    try:
+        site = _site_config(args, settings) if args.site is not None else None
+    except SiteError as exc:
+        print(f"rag-ingest: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    folder = args.site if site is not None else args.docs_dir
     configure_json_logging(settings.log_level, secrets=settings_secrets(settings))
     settings = settings.model_copy(
         update={
             "collection": args.collection,
-            "route_base_path": args.route_base_path,
+            "route_base_path": args.route_base_path or settings.route_base_path,
             "trailing_slash": None
             if args.trailing_slash is None
             else args.trailing_slash == "true",
         }
     )
     options = IngestOptions(
-        docs_dir=args.docs_dir,
+        docs_dir=folder,
         collection=settings.collection,
-        route_base_path=settings.route_base_path,
+        route_base_path=site.route_base_path if site is not None else settings.route_base_path,
         trailing_slash=settings.trailing_slash,
         chunk_tokens=settings.chunk_tokens,
         overlap_tokens=settings.chunk_overlap_tokens,
         full=args.full,
         # the bars redraw in place: only on a terminal, never into a log file or pipe
         show_progress=not args.quiet and sys.stderr.isatty(),
+        locale=site.default_locale if site is not None else args.locale,
+        site=site,
     )
-    if not args.docs_dir.is_dir():
-        print(f"rag-ingest: error: {args.docs_dir} is not a folder", file=sys.stderr)
+    if not folder.is_dir():
+        print(f"rag-ingest: error: {folder} is not a folder", file=sys.stderr)
         return EXIT_FAILED
     try:
         client = build_qdrant_client(settings)
@@ -98,6 +149,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rag-ingest: skipped {path}: {reason}", file=sys.stderr)
     print(report.summary())
     return EXIT_SKIPPED if report.skipped else EXIT_OK
+
+
+def _site_config(args: argparse.Namespace, settings: Settings) -> SiteConfig:
+    """The site's options: the --site-config file, then the flags over it.
+
+    Raises:
+        SiteError: The file cannot be read or holds a wrong value.
+    """
+    config = (
+        SiteConfig.from_json(args.site_config)
+        if args.site_config
+        else SiteConfig(route_base_path=settings.route_base_path)
+    )
+    changes: dict[str, object] = {}
+    if args.default_locale:
+        changes["default_locale"] = args.default_locale
+    if args.locales:
+        changes["locales"] = tuple(code.strip() for code in args.locales.split(",") if code.strip())
+    if args.last_version:
+        changes["last_version"] = args.last_version
+    if args.route_base_path:
+        changes["route_base_path"] = args.route_base_path
+    return dataclasses.replace(config, **changes)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -163,6 +163,7 @@ def read_page(
     *,
     trailing_slash: bool | None = None,
     markdown_format: MarkdownFormat = "detect",
+    source_prefix: str | None = None,
 ) -> Page:
     """Read one docs file into a page.
 
@@ -174,6 +175,8 @@ def read_page(
             folder's index page a trailing slash (``/docs/guide/``), ``False`` removes it.
         markdown_format: The site's ``markdown.format``: ``"detect"`` parses ``.md`` as
             CommonMark and ``.mdx`` as MDX; ``"mdx"`` (Docusaurus' default) parses both as MDX.
+        source_prefix: What ``source_path`` starts with (default: the docs folder's name), e.g.
+            ``"versioned_docs/version-1.0"`` for a page of a site's older version.
 
     Returns:
         The page with its route, title and sections.
@@ -205,7 +208,7 @@ def read_page(
     opening_h1 = content_title(body)
     title = _title(front_matter, opening_h1, route.doc_id)
     return Page(
-        source_path=f"{docs_dir.resolve().name}/{relative}",
+        source_path=f"{source_prefix or docs_dir.resolve().name}/{relative}",
         relative_path=str(relative),
         doc_id=route.doc_id,
         title=title,

@@ -1,4 +1,10 @@
-"""Incremental ingest of a Docusaurus docs folder into a new index version, then a switch."""
+"""Incremental ingest of a Docusaurus docs folder or site into a new index version, then a switch.
+
+A site gives one scope per doc version and locale (``ingest.site``); each chunk's payload
+carries its ``version`` and ``locale``, and the manifest keys files by scope, so that every
+version and translation is reused, replaced or purged on its own. All scopes go into one index
+version, published only once every one of them is written.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +23,18 @@ from tqdm import tqdm
 from ingest.chunking import CHUNKER_VERSION, Chunk, chunk_page
 from ingest.docusaurus import Page, PageError, UnpublishedPageError, find_doc_files, read_page
 from ingest.manifest import FileEntry, Manifest, diff_manifest, file_hash, ingest_signature
+from ingest.site import (
+    DocsScope,
+    SiteConfig,
+    SiteError,
+    SiteLayout,
+    docs_folder_layout,
+    site_layout,
+)
 from rag.retrieval.embeddings import LocalEmbedding
 from rag.retrieval.sparse import SPARSE_ENCODER_VERSION
 from rag.retrieval.vector_store import (
+    SCOPES_KEY,
     active_collection,
     build_vector_store,
     collection_metadata,
@@ -33,12 +48,14 @@ logger = logging.getLogger(__name__)
 _POINT_NAMESPACE = uuid.UUID("5a0c6c52-9f43-4c1e-9d0b-7c1e2f0a4b11")
 _COPY_BATCH = 256
 T = TypeVar("T")
+#: Bumped when the payload gains fields an older index lacks: its points are then re-embedded.
+PAYLOAD_VERSION = 2
 #: Called as work advances: (stage "read" in files or "embed" in chunks, done, total).
 ProgressHook = Callable[[str, int, int], None]
 
 
 class IngestInputError(ValueError):
-    """The docs folder cannot be ingested at all (missing, empty, not a folder)."""
+    """The docs folder or site cannot be ingested at all (missing, empty, not a folder)."""
 
 
 @dataclass
@@ -78,7 +95,12 @@ class IngestReport:
 
 @dataclass(frozen=True)
 class IngestOptions:
-    """What to ingest and how to chunk it."""
+    """What to ingest and how to chunk it.
+
+    ``docs_dir`` is a docs folder (the current version in ``locale``, served at
+    ``route_base_path``), or, when ``site`` is given, the root of a site whose versions and
+    locales ``site`` describes (``route_base_path`` and ``locale`` are then the site's).
+    """
 
     docs_dir: Path
     collection: str
@@ -88,16 +110,59 @@ class IngestOptions:
     overlap_tokens: int = 24
     full: bool = False
     show_progress: bool = True
+    locale: str = "en"
+    site: SiteConfig | None = None
+
+    def layout(self) -> SiteLayout:
+        """The scopes to ingest.
+
+        Raises:
+            IngestInputError: The site folder or its configuration is not usable.
+        """
+        if self.site is None:
+            return docs_folder_layout(self.docs_dir, self.route_base_path, self.locale)
+        try:
+            return site_layout(self.docs_dir, self.site)
+        except SiteError as exc:
+            raise IngestInputError(str(exc)) from exc
 
 
-def point_id(signature: str, chunk: Chunk) -> str:
-    """Deterministic id of a chunk's point: same file, settings and text give the same id."""
-    key = f"{signature}|{chunk.page.source_path}|{chunk.ordinal}|{chunk.text}"
-    return str(uuid.uuid5(_POINT_NAMESPACE, key))
+@dataclass(frozen=True)
+class SourceFile:
+    """One doc of one scope: the file read for it (a translation or the original)."""
+
+    key: str
+    scope: DocsScope
+    relative: str
+    path: Path
+    folder: Path
+
+    def fingerprint(self) -> str:
+        """Hash of what the doc's chunks depend on: the bytes, and the route and file they use."""
+        folder = self.scope.source_prefix(self.folder)
+        where = f"\0{self.scope.route_base_path}\0{folder}\0".encode()
+        return file_hash(self.path.read_bytes() + where)
 
 
-def chunk_to_node(chunk: Chunk, signature: str) -> TextNode:
-    """A LlamaIndex node with the metadata that sources and citations are built from."""
+def point_id(signature: str, chunk: Chunk, key: str | None = None) -> str:
+    """Deterministic id of a chunk's point: same file, scope, settings and text give the same id.
+
+    ``key`` is the file's manifest key (its scope and path); by default its source path.
+    """
+    where = key if key is not None else chunk.page.source_path
+    raw = f"{signature}|{where}|{chunk.ordinal}|{chunk.text}"
+    return str(uuid.uuid5(_POINT_NAMESPACE, raw))
+
+
+def chunk_to_node(
+    chunk: Chunk,
+    signature: str,
+    *,
+    key: str | None = None,
+    version: str = "current",
+    locale: str = "en",
+) -> TextNode:
+    """A LlamaIndex node with the metadata that sources, citations and scope filters use."""
     page, section = chunk.page, chunk.section
     metadata = {
         "url": page.section_url(section),
@@ -111,9 +176,11 @@ def chunk_to_node(chunk: Chunk, signature: str) -> TextNode:
         "sidebar_position": page.sidebar_position,
         "chunk_index": chunk.ordinal,
         "ingest_signature": signature,
+        "version": version,
+        "locale": locale,
     }
     return TextNode(
-        id_=point_id(signature, chunk),
+        id_=point_id(signature, chunk, key),
         text=chunk.text,
         metadata=metadata,
         # the keyword vector is built from the embed view: chunk text plus its heading path
@@ -217,6 +284,18 @@ def _tracked(items: Sequence[T], stage: str, progress: ProgressHook | None) -> I
             progress(stage, done, len(items))
 
 
+def source_files(layout: SiteLayout, *, single: bool) -> list[SourceFile]:
+    """Every doc of every scope; a lone docs folder keys its files by their path alone."""
+    files = []
+    for scope in layout.scopes:
+        for path in find_doc_files(scope.content_dir):
+            relative = _relative(path, scope.content_dir)
+            read_path, folder = scope.source_of(relative)
+            key = relative if single else f"{scope.key}/{relative}"
+            files.append(SourceFile(key, scope, relative, read_path, folder))
+    return files
+
+
 def _ingest(
     options: IngestOptions,
     *,
@@ -227,84 +306,91 @@ def _ingest(
     started = time.perf_counter()
     docs_dir = options.docs_dir
     if not docs_dir.is_dir():
-        raise IngestInputError(f"{docs_dir} is not a folder (expected a Docusaurus docs/ folder)")
-    files = find_doc_files(docs_dir)
-    if not files:
+        expected = "site" if options.site is not None else "docs/ folder"
+        raise IngestInputError(f"{docs_dir} is not a folder (expected a Docusaurus {expected})")
+    layout = options.layout()
+    sources = source_files(layout, single=options.site is None)
+    if not sources:
         raise IngestInputError(f"no .md or .mdx files found under {docs_dir}")
 
-    report = IngestReport(collection=options.collection, files_seen=len(files))
+    report = IngestReport(collection=options.collection, files_seen=len(sources))
     signature = ingest_signature(
         model=embed_model.model_name,
         chunk_tokens=options.chunk_tokens,
         overlap=options.overlap_tokens,
-        base=options.route_base_path,
+        base=options.route_base_path if options.site is None else "site",
         trailing_slash=options.trailing_slash,
         docs=docs_dir.resolve().name,
         chunker=CHUNKER_VERSION,
         sparse=SPARSE_ENCODER_VERSION,
+        payload=PAYLOAD_VERSION,
+        locale=options.locale if options.site is None else "site",
     )
     live = active_collection(client, options.collection)
-    previous = Manifest.from_metadata(collection_metadata(client, live)) if live else None
+    live_metadata = collection_metadata(client, live) if live else {}
+    previous = Manifest.from_metadata(live_metadata) if live else None
     live_chunks = previous.chunk_count if previous is not None else 0
     if previous is not None and (options.full or previous.signature != signature):
         previous = None
 
-    raw = {_relative(path, docs_dir): path for path in files}
-    hashes = {rel: file_hash(path.read_bytes()) for rel, path in raw.items()}
+    raw = {source.key: source for source in sources}
+    hashes = {key: source.fingerprint() for key, source in raw.items()}
     diff = diff_manifest(previous, hashes)
+    scopes = layout.describe()
     for stale in drop_unpublished_versions(client, options.collection):
         logger.info("dropped unpublished index version %s", stale)
-    if previous is not None and diff.is_empty:
+    if previous is not None and diff.is_empty and live_metadata.get(SCOPES_KEY) == scopes:
         report.files_unchanged = len(diff.unchanged)
         report.skipped = previous.errors
         report.chunks_total = previous.chunk_count
         report.seconds = time.perf_counter() - started
         return report
 
-    pages: list[Page] = []
+    pages: list[tuple[SourceFile, Page]] = []
     unread: dict[str, FileEntry] = {}  # drafts and unreadable files, with any points carried over
     to_read = diff.changed + diff.added
-    for rel in tqdm(
+    for key in tqdm(
         _tracked(to_read, "read", progress),
         total=len(to_read),
         desc="read",
         unit="file",
         disable=not options.show_progress,
     ):
+        source = raw[key]
         try:
-            pages.append(
-                read_page(
-                    raw[rel],
-                    docs_dir,
-                    options.route_base_path,
-                    trailing_slash=options.trailing_slash,
-                )
+            page = read_page(
+                source.path,
+                source.folder,
+                source.scope.route_base_path,
+                trailing_slash=options.trailing_slash,
+                source_prefix=source.scope.source_prefix(source.folder),
             )
+            pages.append((source, page))
         except UnpublishedPageError:
             report.files_unpublished += 1
-            unread[rel] = FileEntry(content_hash=hashes[rel], point_ids=())
+            unread[key] = FileEntry(content_hash=hashes[key], point_ids=())
         except PageError as exc:
-            report.skipped.append((rel, str(exc)))
-            logger.warning("skipped %s: %s", rel, exc)
+            report.skipped.append((key, str(exc)))
+            logger.warning("skipped %s: %s", key, exc)
             # A file that broke keeps serving its last good points; its new hash and the error are
             # remembered, so that an unchanged bad file does not force a rebuild on every run.
-            old = previous.files.get(rel) if previous is not None else None
+            old = previous.files.get(key) if previous is not None else None
             carried = old.point_ids if old is not None else ()
-            unread[rel] = FileEntry(content_hash=hashes[rel], point_ids=carried, error=str(exc))
+            unread[key] = FileEntry(content_hash=hashes[key], point_ids=carried, error=str(exc))
 
     version = next_version_name(client, options.collection)
     create_version(client, version, dimension=embed_model.dimension, metadata={})
     try:
         manifest = Manifest(signature=signature, files=dict(unread))
         if previous is not None:
-            manifest.files.update({rel: previous.files[rel] for rel in diff.unchanged})
+            manifest.files.update({key: previous.files[key] for key in diff.unchanged})
             ids = [point for entry in manifest.files.values() for point in entry.point_ids]
             if live is not None and ids:
                 report.chunks_copied = _copy_points(client, live, version, ids)
         report.chunks_embedded = _embed_pages(
-            pages, options, signature, client, version, embed_model, manifest, progress
+            pages, options, signature, client, version, embed_model, manifest, hashes, progress
         )
-        client.update_collection(version, metadata=manifest.to_metadata())
+        client.update_collection(version, metadata={**manifest.to_metadata(), SCOPES_KEY: scopes})
         publish_version(client, options.collection, version)
     except BaseException:
         client.delete_collection(version)
@@ -321,19 +407,20 @@ def _ingest(
 
 
 def _embed_pages(
-    pages: list[Page],
+    pages: list[tuple[SourceFile, Page]],
     options: IngestOptions,
     signature: str,
     client: QdrantClient,
     version: str,
     embed_model: LocalEmbedding,
     manifest: Manifest,
+    hashes: dict[str, str],
     progress: ProgressHook | None = None,
 ) -> int:
     """Chunk, embed and store the given pages; record them in the manifest."""
     chunks = [
-        chunk
-        for page in pages
+        (source, chunk)
+        for source, page in pages
         for chunk in chunk_page(
             page,
             max_tokens=options.chunk_tokens,
@@ -342,25 +429,35 @@ def _embed_pages(
         )
     ]
     store = build_vector_store(client, version)
-    ids: dict[str, list[str]] = {page.relative_path: [] for page in pages}
-    nodes = (chunk_to_node(chunk, signature) for chunk in chunks)
+    ids: dict[str, list[str]] = {source.key: [] for source, _ in pages}
+    nodes = (
+        chunk_to_node(
+            chunk,
+            signature,
+            key=source.key,
+            version=source.scope.version,
+            locale=source.scope.locale,
+        )
+        for source, chunk in chunks
+    )
     embedded = 0
     with tqdm(
         total=len(chunks), desc="embed", unit="chunk", disable=not options.show_progress
     ) as bar:
         for batch in _batched(zip(chunks, nodes, strict=True), embed_model.embed_batch_size * 4):
-            vectors = embed_model.get_text_embedding_batch([c.embed_text for c, _ in batch])
-            for (chunk, node), vector in zip(batch, vectors, strict=True):
+            texts = [chunk.embed_text for (_, chunk), _ in batch]
+            vectors = embed_model.get_text_embedding_batch(texts)
+            for ((source, _), node), vector in zip(batch, vectors, strict=True):
                 node.embedding = vector
-                ids[chunk.page.relative_path].append(node.node_id)
+                ids[source.key].append(node.node_id)
             store.add([node for _, node in batch])
             bar.update(len(batch))
             embedded += len(batch)
             if progress is not None:
                 progress("embed", embedded, len(chunks))
-    for page in pages:
-        manifest.files[page.relative_path] = FileEntry(
-            content_hash=page.content_hash, point_ids=tuple(ids[page.relative_path])
+    for source, _ in pages:
+        manifest.files[source.key] = FileEntry(
+            content_hash=hashes[source.key], point_ids=tuple(ids[source.key])
         )
     return len(chunks)
 
@@ -369,4 +466,12 @@ def _relative(path: Path, docs_dir: Path) -> str:
     return path.relative_to(docs_dir).as_posix()
 
 
-__all__ = ["IngestInputError", "IngestOptions", "IngestReport", "ProgressHook", "run_ingest"]
+__all__ = [
+    "IngestInputError",
+    "IngestOptions",
+    "IngestReport",
+    "ProgressHook",
+    "SourceFile",
+    "run_ingest",
+    "source_files",
+]

@@ -7,7 +7,7 @@ import asyncio
 import json
 import sys
 
-from rag.engine import IndexNotReadyError, build_qa
+from rag.engine import IndexNotReadyError, UnknownScopeError, build_qa
 from rag.retrieval.embeddings import build_embed_model
 from rag.retrieval.vector_store import IndexUnavailableError, build_qdrant_client
 from rag.settings import get_settings
@@ -25,6 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--selection-only", action="store_true", help="answer from the selected text alone"
     )
+    parser.add_argument(
+        "--doc-version",
+        help="the book version to answer from: a versions.json name or 'current' "
+        "(default: the site's last version)",
+    )
+    parser.add_argument("--locale", help="the locale to answer from (default: the site's default)")
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     args = parser.parse_args(argv)
     if args.selection_only and not args.selected_text:
@@ -37,13 +43,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         qa = build_qa(settings, client=client, embed_model=build_embed_model(settings))
+        scope = qa.resolve_scope(args.doc_version, args.locale)
         result = asyncio.run(
             qa.answer(
                 args.question,
                 selected_text=args.selected_text,
                 selection_only=args.selection_only,
+                scope=scope,
             )
         )
+    except UnknownScopeError as exc:
+        print(f"rag-ask: error: {exc}", file=sys.stderr)
+        return 1
     except IndexNotReadyError:
         print("rag-ask: error: no index yet; run rag-ingest DOCS_DIR first", file=sys.stderr)
         return 1

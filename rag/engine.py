@@ -41,7 +41,13 @@ from rag.observer import AnswerOutcome, NullObserver, PipelineObserver
 from rag.retrieval.embeddings import LocalEmbedding
 from rag.retrieval.postprocessors import SelectedTextPostprocessor, TopKPostprocessor
 from rag.retrieval.retriever import QdrantRetriever
-from rag.retrieval.vector_store import active_collection, build_vector_store
+from rag.retrieval.scopes import BookScope, UnknownScopeError, resolve_scope
+from rag.retrieval.vector_store import (
+    SCOPES_KEY,
+    active_collection,
+    build_vector_store,
+    collection_metadata,
+)
 from rag.safety.answer_guard import AnswerGuard
 from rag.safety.markdown import normalise_hosts
 from rag.settings import Settings
@@ -104,6 +110,7 @@ class TextbookQA:
         self.history_max_tokens = history_max_tokens
         self.observer: PipelineObserver = observer or NullObserver()
         self.link_hosts = normalise_hosts(link_hosts)
+        self._scopes: dict[str, Mapping[str, Any]] = {}
 
     @property
     def model_name(self) -> str:
@@ -118,6 +125,25 @@ class TextbookQA:
     def is_ready(self) -> bool:
         """True once an index version is published for the collection."""
         return self.published_collection() is not None
+
+    def resolve_scope(self, version: str | None, locale: str | None) -> BookScope:
+        """The doc version and locale to answer from: checked, defaults filled in (blocking).
+
+        Before the first ingest any values are accepted (retrieval then reports the missing
+        index; a selection-only answer needs none).
+
+        Raises:
+            UnknownScopeError: The index does not hold that version or locale.
+        """
+        with self.lock:
+            live = active_collection(self.client, self.collection)
+            if live is None:
+                return BookScope(version=version or "current", locale=locale or "en")
+            described = self._scopes.get(live)
+            if described is None:
+                described = collection_metadata(self.client, live).get(SCOPES_KEY) or {}
+                self._scopes = {live: described}  # index versions are immutable once published
+        return resolve_scope(described, version, locale)
 
     def _postprocessors(
         self, selected_text: str | None, page_url: str | None
@@ -137,8 +163,12 @@ class TextbookQA:
         selected_text: str | None = None,
         selection_only: bool = False,
         page_url: str | None = None,
+        scope: BookScope | None = None,
     ) -> list[NodeWithScore]:
-        """The passages an answer is built from, best first (the selection pinned first)."""
+        """The passages an answer is built from, best first (the selection pinned first).
+
+        ``scope`` (the reader's doc version and locale) limits the search to its chunks.
+        """
         if selected_text and selection_only:
             pin = SelectedTextPostprocessor(selected_text=selected_text, page_url=page_url)
             return [pin.selection_node()]
@@ -148,13 +178,20 @@ class TextbookQA:
         if selected_text:
             embed_strs = [f"{question}\n{selected_text[:_QUERY_SELECTION_CHARS]}"]
         bundle = QueryBundle(query_str=question, custom_embedding_strs=embed_strs)
-        nodes = await self.retriever.aretrieve(bundle)
+        retriever = self.retriever
+        if scope is not None and (query_filter := scope.query_filter()) is not None:
+            retriever = retriever.scoped(query_filter)
+        nodes = await retriever.aretrieve(bundle)
         for step in self._postprocessors(selected_text, page_url):
             nodes = await step.apostprocess_nodes(nodes, query_bundle=bundle)
         return nodes
 
     async def _cache_key(
-        self, question: str, selected_text: str | None, selection_only: bool
+        self,
+        question: str,
+        selected_text: str | None,
+        selection_only: bool,
+        scope: BookScope | None = None,
     ) -> str | None:
         if self.cache is None:
             return None
@@ -166,6 +203,8 @@ class TextbookQA:
             selected_text=selected_text,
             selection_only=selection_only,
             book_version=version,
+            doc_version=scope.version if scope is not None else "",
+            locale=scope.locale if scope is not None else "",
         )
 
     async def aclose(self) -> None:
@@ -218,11 +257,12 @@ class TextbookQA:
         history: Sequence[Turn],
         selected_text: str | None,
         selection_only: bool,
+        scope: BookScope | None = None,
     ) -> tuple[list[Turn], str, str | None]:
         """The bounded history, the standalone question and the cache key of a request."""
         bounded = self._bounded(history)
         standalone = await self.standalone_question(question, bounded)
-        key = await self._cache_key(standalone, selected_text, selection_only)
+        key = await self._cache_key(standalone, selected_text, selection_only, scope)
         return bounded, standalone, key
 
     def _complete(
@@ -256,11 +296,12 @@ class TextbookQA:
         selected_text: str | None = None,
         selection_only: bool = False,
         page_url: str | None = None,
+        scope: BookScope | None = None,
     ) -> AnswerResult:
         """Retrieve, then answer with citations checked against the sources given."""
         started = time.perf_counter()
         history, standalone, key = await self._plan(
-            question, history, selected_text, selection_only
+            question, history, selected_text, selection_only, scope
         )
         if (hit := self._cached(key)) is not None:
             self._served_from_cache(started)
@@ -270,6 +311,7 @@ class TextbookQA:
             selected_text=selected_text,
             selection_only=selection_only,
             page_url=page_url,
+            scope=scope,
         )
         retrieved = time.perf_counter()
         if nodes:
@@ -292,6 +334,7 @@ class TextbookQA:
         selected_text: str | None = None,
         selection_only: bool = False,
         page_url: str | None = None,
+        scope: BookScope | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Retrieve, then stream: the passages, the answer's deltas, and the checked result.
 
@@ -303,7 +346,7 @@ class TextbookQA:
         """
         started = time.perf_counter()
         history, standalone, key = await self._plan(
-            question, history, selected_text, selection_only
+            question, history, selected_text, selection_only, scope
         )
         if (hit := self._cached(key)) is not None:
             self._served_from_cache(started)
@@ -316,6 +359,7 @@ class TextbookQA:
             selected_text=selected_text,
             selection_only=selection_only,
             page_url=page_url,
+            scope=scope,
         )
         retrieved = time.perf_counter()
         yield StreamEvent(sources=[source_ref(i, n) for i, n in enumerate(nodes, start=1)])
@@ -449,10 +493,12 @@ def build_qa(
 
 __all__ = [
     "AnswerResult",
+    "BookScope",
     "IndexNotReadyError",
     "SourceRef",
     "StreamEvent",
     "TextbookQA",
+    "UnknownScopeError",
     "build_llm",
     "build_qa",
 ]

@@ -29,7 +29,8 @@ from api.middleware.request_id import current_request_id
 from api.schemas import ChatRequest, ChatResponse, ErrorResponse, LatencyMs, Source, Usage
 from api.security.ratelimit import AdmittedQuestionDep
 from api.storage import ChatStore
-from rag.engine import AnswerResult, IndexNotReadyError, StreamEvent
+from rag.engine import AnswerResult, IndexNotReadyError, StreamEvent, TextbookQA
+from rag.retrieval.scopes import BookScope, UnknownScopeError
 from rag.retrieval.vector_store import IndexUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,11 @@ router = APIRouter(prefix="/v1", tags=["chat"])
 KEEPALIVE_S = 10.0
 _ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorResponse, "description": "The session_id was not issued by this service."},
-    422: {"model": ErrorResponse, "description": "The request is not valid."},
+    422: {
+        "model": ErrorResponse,
+        "description": "The request is not valid (code `unknown_version` / `unknown_locale`: "
+        "the book has no such version or locale; the message lists those it has).",
+    },
     429: {
         "model": ErrorResponse,
         "description": "Over a rate limit (per session, per address, or new sessions per "
@@ -52,6 +57,14 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 _NOT_READY = ServiceError(
     503, "index_not_ready", "The book has not been indexed yet.", retry_after=30
 )
+
+
+async def _scope(qa: TextbookQA, body: ChatRequest) -> BookScope:
+    """The reader's doc version and locale, checked against the index."""
+    try:
+        return await asyncio.to_thread(qa.resolve_scope, body.version, body.locale)
+    except UnknownScopeError as exc:
+        raise ServiceError(422, f"unknown_{exc.field}", str(exc)) from exc
 
 
 def _response(
@@ -120,6 +133,7 @@ async def create_chat(qa: QADep, store: StoreDep, session: AdmittedQuestionDep) 
     body, session_id = session.body, session.id
     note_request(session_id=session_id)
     history = await store.history(session_id, max_turns=qa.history_max_turns)
+    scope = await _scope(qa, body)
     try:
         result = await qa.answer(
             body.question,
@@ -127,6 +141,7 @@ async def create_chat(qa: QADep, store: StoreDep, session: AdmittedQuestionDep) 
             selected_text=body.selected_text,
             selection_only=body.selection_only,
             page_url=body.page_url,
+            scope=scope,
         )
     except (IndexNotReadyError, IndexUnavailableError) as exc:
         raise _NOT_READY from exc
@@ -175,6 +190,7 @@ async def create_chat_stream(
     history = await store.history(session_id, max_turns=qa.history_max_turns)
     if not body.selection_only and not await asyncio.to_thread(qa.is_ready):
         raise _NOT_READY
+    scope = await _scope(qa, body)
     message_id = uuid.uuid4().hex
     request_id = current_request_id()
 
@@ -188,6 +204,7 @@ async def create_chat_stream(
             selected_text=body.selected_text,
             selection_only=body.selection_only,
             page_url=body.page_url,
+            scope=scope,
         )
         pending: asyncio.Task[StreamEvent] | None = None
         partial: list[str] = []

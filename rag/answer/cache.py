@@ -20,11 +20,28 @@ def normalise_question(text: str) -> str:
 
 
 def cache_key(
-    *, question: str, selected_text: str | None, selection_only: bool, book_version: str
+    *,
+    question: str,
+    selected_text: str | None,
+    selection_only: bool,
+    book_version: str,
+    doc_version: str = "",
+    locale: str = "",
 ) -> str:
-    """Key of an answer: the normalised question, the selection and the index version."""
+    """Key of an answer: the question, the selection, the index version, the docs' version+locale.
+
+    ``book_version`` is the index version (it changes with every ingest); ``doc_version`` and
+    ``locale`` are the reader's doc version and locale, answered from different chunks.
+    """
     raw = json.dumps(
-        [normalise_question(question), selected_text or "", selection_only, book_version]
+        [
+            normalise_question(question),
+            selected_text or "",
+            selection_only,
+            book_version,
+            doc_version,
+            locale,
+        ]
     )
     return hashlib.sha256(raw.encode()).hexdigest()
 

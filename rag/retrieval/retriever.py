@@ -39,6 +39,9 @@ class QdrantRetriever(BaseRetriever):
     a question about a selected passage they carry the selection, whose exact words find the
     chunk it was copied from.
 
+    ``query_filter`` (a reader's doc version and locale) restricts both searches;
+    ``scoped`` makes a per-request copy with one, sharing everything else.
+
     The sync Qdrant client serves both paths: in local mode a data folder admits one client per
     process, so async retrieval runs the sync call in a worker thread, serialised by ``lock``.
     """
@@ -54,6 +57,7 @@ class QdrantRetriever(BaseRetriever):
         keyword_weight: float = KEYWORD_WEIGHT,
         depth: int = SEARCH_DEPTH,
         lock: threading.Lock | None = None,
+        query_filter: models.Filter | None = None,
     ) -> None:
         super().__init__()
         self._client = client
@@ -64,6 +68,21 @@ class QdrantRetriever(BaseRetriever):
         self._keyword_weight = keyword_weight
         self._depth = max(depth, top_k)
         self._lock = lock or threading.Lock()
+        self._filter = query_filter
+
+    def scoped(self, query_filter: models.Filter | None) -> QdrantRetriever:
+        """The same retriever searching only the points ``query_filter`` matches."""
+        return QdrantRetriever(
+            client=self._client,
+            vector_store=self._store,
+            embed_model=self._embed_model,
+            top_k=self._top_k,
+            mode=self._mode,
+            keyword_weight=self._keyword_weight,
+            depth=self._depth,
+            lock=self._lock,
+            query_filter=query_filter,
+        )
 
     def _search(
         self, query: list[float] | models.SparseVector, using: str, limit: int
@@ -73,6 +92,7 @@ class QdrantRetriever(BaseRetriever):
                 self._store.collection_name,
                 query=query,
                 using=using,
+                query_filter=self._filter,
                 limit=limit,
                 with_payload=True,
                 with_vectors=[DENSE_VECTOR],

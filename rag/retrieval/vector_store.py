@@ -18,6 +18,10 @@ from rag.settings import Settings
 DENSE_VECTOR = "text-dense"
 SPARSE_VECTOR = "text-sparse"
 _VERSION_RE = re.compile(r"__v(\d+)$")
+#: Collection metadata key of the doc versions and locales an index version holds.
+SCOPES_KEY = "scopes"
+#: Payload fields every query filters on (the reader's doc version and locale).
+SCOPE_FIELDS = ("version", "locale")
 
 
 class IndexUnavailableError(RuntimeError):
@@ -75,6 +79,16 @@ def create_version(
         },
         metadata=metadata,
     )
+    local = client.init_options.get("path") or client.init_options.get("location") == ":memory:"
+    if not local:  # local mode has no payload indexes (and warns when asked for one)
+        for field_name in SCOPE_FIELDS:
+            client.create_payload_index(
+                name,
+                field_name=field_name,
+                field_schema=models.KeywordIndexParams(
+                    type=models.KeywordIndexType.KEYWORD, is_tenant=True
+                ),
+            )
 
 
 def publish_version(client: QdrantClient, alias: str, name: str) -> str | None:
