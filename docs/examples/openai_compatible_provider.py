@@ -23,7 +23,7 @@ def provider_settings(base: Settings, *, base_url: str, api_key: str, model: str
     )
 
 
-def build_provider_llm(*, base_url: str, api_key: str, model: str) -> LLM:
+def build_provider_llm(*, base_url: str, api_key: str, model: str, timeout_s: float = 10.0) -> LLM:
     """One OpenAI-compatible chat model as a LlamaIndex ``LLM`` (no retries of its own)."""
     return OpenAILike(
         model=model,
@@ -31,6 +31,6 @@ def build_provider_llm(*, base_url: str, api_key: str, model: str) -> LLM:
         api_key=api_key,
         is_chat_model=True,  # the service sends chat messages
         max_retries=0,
-        timeout=10.0,
+        timeout=timeout_s,
         context_window=16_384,
     )
