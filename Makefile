@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 export RAGAS_DO_NOT_TRACK = true
 
-.PHONY: install run ingest serve test lint bench fuzz clean
+.PHONY: install run ingest serve test lint bench fuzz widget widget-screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,15 @@ test: install
 # command and its settings: tests/api/security/test_schemathesis.py and schemathesis.toml there.
 fuzz: install
 	$(BIN)/python -m pytest tests/api/security/test_schemathesis.py -q
+
+# Rebuild the committed chat widget (api/static/widget.js, widget.css) from widget/ (needs Node 20).
+widget:
+	cd widget && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+# The browser tests on the sample book's Docusaurus build; they leave a screenshot of every state
+# in reports/screenshots/ and the widget's load figures in reports/widget-metrics.json.
+widget-screenshots: install
+	$(BIN)/python -m pytest tests/e2e/widget -q
 
 bench: install
 	$(BIN)/python -m perf.bench

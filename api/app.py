@@ -20,7 +20,7 @@ from api.middleware.observability import ObservabilityMiddleware, record_route
 from api.middleware.request_id import RequestIdMiddleware
 from api.monitoring.metrics import Metrics
 from api.monitoring.status import StatusMonitor
-from api.routes import admin, admin_stats, chat, health, sessions
+from api.routes import admin, admin_stats, chat, health, sessions, widget
 from api.security.auth import AdminKeys
 from api.security.client_address import ClientAddressResolver
 from api.security.headers import SecurityHeadersMiddleware
@@ -152,4 +152,5 @@ def create_app(
     app.include_router(admin_stats.router)
     app.include_router(admin_stats.dashboard_router)
     app.include_router(health.router)
+    app.include_router(widget.router)
     return app

@@ -80,7 +80,7 @@ def _load_inputs(
     if not args.docs.is_dir():
         raise InputError(f"docs {args.docs} is not a folder")
     try:
-        questions = load_dataset(args.dataset)
+        questions = load_dataset(args.dataset, args.docs)
     except DatasetError as exc:
         raise InputError(f"invalid dataset: {exc}") from exc
     baseline = None

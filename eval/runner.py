@@ -18,6 +18,9 @@ from eval.dataset import GoldenQuestion
 from eval.scoring.answered import Answered, answered
 from eval.scoring.retrieval import score_answer
 from ingest.pipeline import IngestOptions, run_ingest
+from rag.answer.extractive import assess
+from rag.answer.prompts import build_messages, parse_prompt
+from rag.answer.result import passages_of
 from rag.engine import TextbookQA, build_qa
 from rag.retrieval.embeddings import LocalEmbedding
 from rag.settings import Settings
@@ -54,6 +57,9 @@ def config_of(settings: Settings, qa: TextbookQA) -> dict[str, Any]:
         "top_k": settings.top_k,
         "candidate_k": settings.candidate_k,
         "min_relevance": settings.min_relevance,
+        "min_coverage": settings.min_coverage,
+        "min_similarity": settings.min_similarity,
+        "max_chunks_per_page": settings.max_chunks_per_page,
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap_tokens": settings.chunk_overlap_tokens,
         "route_base_path": settings.route_base_path,
@@ -88,13 +94,46 @@ class PassageRecorder:
         return [item.node.get_content() for item in self.nodes]
 
 
+def gate_score(
+    question: str,
+    nodes: list[NodeWithScore],
+    embed_model: LocalEmbedding,
+    *,
+    min_coverage: float,
+) -> float:
+    """The extractive gate's score (``Support.score``) of the passages retrieved for a question.
+
+    The passages go through the same prompt the answerer reads, so the score is the one its
+    "not covered" decision compares with ``min_similarity``; 0 when nothing was retrieved.
+    """
+    if not nodes:
+        return 0.0
+    messages = build_messages(question, passages_of(nodes))
+    asked, passages = parse_prompt(messages[-1].content or "")
+
+    def similarity(text: str, texts: list[str]) -> list[float]:
+        query = embed_model.get_query_embedding(text)
+        vectors = embed_model.get_text_embedding_batch(texts)
+        return [sum(a * b for a, b in zip(query, v, strict=True)) for v in vectors]
+
+    support = assess(asked, passages, min_coverage=min_coverage, similarity=similarity)
+    return round(support.score(min_coverage), 4)
+
+
 async def ask_all(
-    qa: TextbookQA, questions: list[GoldenQuestion], book: Book, *, quiet: bool
+    qa: TextbookQA,
+    questions: list[GoldenQuestion],
+    book: Book,
+    *,
+    quiet: bool,
+    embed_model: LocalEmbedding | None = None,
+    min_coverage: float = 0.25,
 ) -> list[Answered]:
     """Answer every question as the API would.
 
     A selected-text question carries its selection and, as the chat widget does, the route of
-    the page it was selected on.
+    the page it was selected on. With ``embed_model``, each row also gets the extractive gate's
+    score of its passages (``gate_score``), for the refusal curve.
     """
     recorder = PassageRecorder(qa)
     rows = []
@@ -110,7 +149,12 @@ async def ask_all(
             )
             total_ms = (time.perf_counter() - started) * 1000
             scored = score_answer(item, result, recorder.texts(len(result.sources)))
-            rows.append(answered(scored, result, book, total_ms=total_ms))
+            score = None
+            if embed_model is not None:
+                score = gate_score(
+                    item.question, recorder.nodes, embed_model, min_coverage=min_coverage
+                )
+            rows.append(answered(scored, result, book, total_ms=total_ms, gate_score=score))
     return rows
 
 
@@ -165,7 +209,14 @@ def run_questions(
 
         async def ask() -> list[Answered]:
             try:
-                return await ask_all(qa, questions, book, quiet=quiet)
+                return await ask_all(
+                    qa,
+                    questions,
+                    book,
+                    quiet=quiet,
+                    embed_model=embed_model,
+                    min_coverage=settings.min_coverage,
+                )
             finally:
                 await qa.aclose()
 

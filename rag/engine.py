@@ -467,6 +467,7 @@ def build_qa(
         embed_model=embed_model,
         top_k=settings.candidate_k,
         mode=settings.retrieval_mode,
+        max_per_page=settings.max_chunks_per_page or None,
         lock=lock,
     )
     extractive = build_extractive_llm(settings, embed_model=embed_model)

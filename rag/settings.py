@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     retrieval_mode: Literal["dense", "hybrid"] = "hybrid"
     top_k: int = Field(default=5, ge=1, le=20)
     candidate_k: int = Field(default=20, ge=1, le=100)
+    max_chunks_per_page: int = Field(default=2, ge=0, le=100)
     min_relevance: float = Field(default=0.2, ge=0.0, le=1.0)
     min_coverage: float = Field(default=0.25, ge=0.0, le=1.0)
     min_similarity: float = Field(default=0.42, ge=0.0, le=1.0)
@@ -115,8 +116,8 @@ class Settings(BaseSettings):
     # Security: signed session ids, rate limits, client addresses, request size
     session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
     rate_limit_session: str = "10/minute"
-    rate_limit_address: str = "1000/day"
-    rate_limit_new_sessions: str = "20/hour"
+    rate_limit_address: str = "5000/day"
+    rate_limit_new_sessions: str = "120/hour"
     rate_limit_key_prefix: str = Field(default="rag:ratelimit", pattern=r"^[A-Za-z0-9_:.-]{1,64}$")
     trusted_proxies: CommaList = Field(default_factory=list)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

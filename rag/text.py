@@ -6,7 +6,9 @@ import re
 
 FENCE_RE = re.compile(r"^\s*(```+|~~~+)")
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[*`])")
-_TERM_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
+_TERM_RE = re.compile(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
+# the humps of an identifier: "httpBatchLink" -> http, Batch, Link; "XMLParser" -> XML, Parser
+_HUMP_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
 _STOPWORD_TEXT = """
     a about above after again against all also am an and any are as at be because been
@@ -85,10 +87,25 @@ def stem(word: str) -> str:
     return word
 
 
+def identifier_parts(token: str) -> list[str]:
+    """The words of an identifier as a reader types them, lower-cased.
+
+    ``configureStore`` -> ``configure``, ``store``; ``snake_case`` and ``dotted.names`` split
+    at their separators; a plain word gives nothing (it is its own term).
+    """
+    pieces = [p for p in re.split(r"[._-]", token) if p]
+    parts = [hump.lower() for piece in pieces for hump in _HUMP_RE.findall(piece)]
+    return parts if len(parts) > 1 else []
+
+
 def terms(text: str) -> list[str]:
-    """Content terms of a text: lower-cased, stop words dropped, stemmed."""
+    """Content terms of a text: lower-cased, stop words dropped, stemmed.
+
+    An identifier counts whole and by its parts (``httpBatchLink``: ``httpbatchlink``, ``http``,
+    ``batch``, ``link``), so "batch link" finds it, and so does the exact name.
+    """
     found = []
-    for raw in _TERM_RE.findall(text.lower()):
-        parts = [raw, *re.split(r"[._-]", raw)] if re.search(r"[._-]", raw) else [raw]
+    for raw in _TERM_RE.findall(text):
+        parts = [raw.lower(), *identifier_parts(raw)]
         found.extend(stem(p) for p in parts if p not in STOPWORDS and len(p) > 1)
     return found

@@ -2,9 +2,9 @@
 
 Three policies (``limits``' async API, moving window):
 
-- ``address``: every reader route, per client address (``RAG_RATE_LIMIT_ADDRESS``, 1000/day);
+- ``address``: every reader route, per client address (``RAG_RATE_LIMIT_ADDRESS``, 5000/day);
 - ``new_session``: questions without a ``session_id``, per address (``RAG_RATE_LIMIT_NEW_SESSIONS``,
-  20/hour), so minting sessions cannot outrun the per-session limit;
+  120/hour), so minting sessions cannot outrun the per-session limit;
 - ``session``: questions, per signed session id (``RAG_RATE_LIMIT_SESSION``, 10/minute).
 
 Counters live in this process by default and in Redis when ``RAG_REDIS_URL`` is set, shared by

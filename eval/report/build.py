@@ -13,6 +13,7 @@ from typing import Any
 
 from eval.scoring.answered import Answered
 from eval.scoring.ragas_suite import ALL_METRICS as RAGAS_METRICS
+from eval.scoring.refusals import Decision, classifier, curve
 from eval.scoring.retrieval import RetrievalReport
 
 WORST_LIMIT = 10
@@ -26,7 +27,16 @@ RETRIEVAL_METRICS = (
     "evidence_mrr",
     "evidence_ndcg",
 )
-ANSWER_METRICS = ("refusal_accuracy", "citation_validity", "selection_grounding", *RAGAS_METRICS)
+ANSWER_METRICS = (
+    "refusal_accuracy",
+    "answerable_answered",
+    "refusal_precision",
+    "citation_validity",
+    "selection_grounding",
+    "fences_balanced",
+    "whole_sentence_start",
+    *RAGAS_METRICS,
+)
 RATE_METRICS = RETRIEVAL_METRICS + ANSWER_METRICS
 STAGES = ("retrieval", "generation", "total")
 
@@ -54,6 +64,9 @@ def _rates(rows: Sequence[Answered], ragas: Scores) -> dict[str, Any]:
     has_unanswerable = len(scored.answerable) < len(rows)
     answers = [row for row in rows if row.result.answered]
     selections = [row.grounded for row in rows if row.grounded is not None]
+    refusals = classifier(_decisions(rows))
+    fences = [row.fences_ok for row in answers if row.fences_ok is not None]
+    starts = [row.whole_start for row in answers if row.whole_start is not None]
 
     def rate(value: float, applies: bool) -> float | None:
         return round(value, 4) if applies else None
@@ -69,14 +82,51 @@ def _rates(rows: Sequence[Answered], ragas: Scores) -> dict[str, Any]:
         "evidence_mrr": rate(scored.evidence_mrr, has_evidence),
         "evidence_ndcg": rate(scored.evidence_ndcg, has_evidence),
         "refusal_accuracy": rate(scored.refusal_accuracy, has_unanswerable),
+        # 1 - the false-refusal rate, so that higher is better like every gated metric
+        "answerable_answered": rate(1 - (refusals["false_refusal_rate"] or 0.0), has_answerable),
+        "refusal_precision": refusals["precision"],
         "citation_validity": rate(
             sum(row.citations_ok for row in answers) / max(1, len(answers)), bool(answers)
         ),
         "selection_grounding": rate(sum(selections) / max(1, len(selections)), bool(selections)),
+        "fences_balanced": rate(sum(fences) / max(1, len(fences)), bool(fences)),
+        "whole_sentence_start": rate(sum(starts) / max(1, len(starts)), bool(starts)),
         **{
             name: _mean([ragas.get(row.question.id, {}).get(name) for row in rows])
             for name in RAGAS_METRICS
         },
+    }
+
+
+def _decisions(rows: Sequence[Answered]) -> list[Decision]:
+    return [
+        Decision(
+            answerable=row.question.answerable,
+            refused=not row.result.answered,
+            score=row.gate_score,
+        )
+        for row in rows
+    ]
+
+
+def refusal_section(rows: Sequence[Answered], config: Mapping[str, Any]) -> dict[str, Any]:
+    """report.json's ``refusals``: the decision as a classifier, and its threshold curve.
+
+    ``curve`` replays the extractive gate at each ``min_similarity`` over the passages each
+    question retrieved (empty when no gate scores were recorded); ``threshold`` is the one in
+    force.
+    """
+    decisions = _decisions(rows)
+    return {
+        "classifier": classifier(decisions),
+        "threshold": config.get("min_similarity"),
+        "curve": curve(decisions) if any(d.score is not None for d in decisions) else [],
+        "answerable_refused": [
+            row.question.id for row in rows if row.question.answerable and not row.result.answered
+        ],
+        "unanswerable_answered": [
+            row.question.id for row in rows if not row.question.answerable and row.result.answered
+        ],
     }
 
 
@@ -133,6 +183,9 @@ def _per_question(rows: Sequence[Answered], ragas: Scores) -> list[dict[str, Any
                 "answered": row.result.answered,
                 "citations_ok": row.citations_ok,
                 "grounded": row.grounded,
+                "gate_score": row.gate_score,
+                "fences_ok": row.fences_ok,
+                "whole_start": row.whole_start,
                 "retrieval_ms": round(row.retrieval_ms, 1),
                 "generation_ms": round(row.generation_ms, 1),
                 "total_ms": round(row.total_ms, 1),
@@ -194,6 +247,7 @@ def build_report(
         },
         "worst": _worst(rows, per_question),
         "config": dict(config or {}),
+        "refusals": refusal_section(rows, config or {}),
         "ragas": dict(ragas_status or {"available": False, "note": "Ragas was not run."}),
         "citation_problems": [
             {"id": row.question.id, "problems": list(row.citation_problems)}

@@ -115,3 +115,74 @@ def histogram(
         "</svg>",
     ]
     return "".join(parts)
+
+
+def threshold_curve(
+    points: Sequence[Mapping[str, float | int | None]],
+    *,
+    lines: Mapping[str, str],
+    x: str = "threshold",
+    marker: float | None = None,
+    title: str = "refusals by threshold",
+) -> str:
+    """Lines of rates in 0..1 against a threshold, one per key of ``lines`` (key -> label).
+
+    ``marker`` draws a dashed vertical line at the threshold in force.
+    """
+    width, height, pad, legend = 420, 220, 36, 18
+    esc = html.escape
+    xs = [float(p[x] or 0.0) for p in points]
+    if not xs:
+        empty = f'<text x="0" y="20">{esc(title)}: no data</text>'
+        return f'<svg width="{width}" height="40">{empty}</svg>'
+    low, high = min(xs), max(xs)
+    span = (high - low) or 1.0
+    plot_w, plot_h = width - 2 * pad, height - 2 * pad
+    base = pad + legend + plot_h
+
+    def px(value: float) -> float:
+        return pad + (value - low) / span * plot_w
+
+    def py(value: float) -> float:
+        return base - max(0.0, min(1.0, value)) * plot_h
+
+    parts = [
+        f'<svg width="{width}" height="{height + legend + 10}" role="img" '
+        f'aria-label="{esc(title)}">',
+        f'<text x="{pad}" y="14" font-weight="bold">{esc(title)}</text>',
+    ]
+    for i, (key, label) in enumerate(lines.items()):
+        color = PALETTE[i % len(PALETTE)]
+        lx = pad + i * 190
+        parts += [
+            f'<rect x="{lx}" y="{20}" width="12" height="3" fill="{color}"/>',
+            f'<text x="{lx + 16}" y="{26}">{esc(label)}</text>',
+        ]
+        coords = [
+            (px(float(p[x] or 0.0)), py(float(p[key]))) for p in points if p.get(key) is not None
+        ]
+        if coords:
+            path = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coords)
+            parts.append(
+                f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>'
+            )
+            parts += [
+                f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="2" fill="{color}"/>' for cx, cy in coords
+            ]
+    if marker is not None and low <= marker <= high:
+        mx = px(marker)
+        parts += [
+            f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{base - plot_h}" y2="{base}" stroke="#333" '
+            'stroke-dasharray="4 3"/>',
+            f'<text x="{mx + 3:.1f}" y="{base - plot_h + 10}">in force {marker:.2f}</text>',
+        ]
+    parts += [
+        f'<line x1="{pad}" x2="{pad + plot_w}" y1="{base}" y2="{base}" stroke="#999"/>',
+        f'<line x1="{pad}" x2="{pad}" y1="{base - plot_h}" y2="{base}" stroke="#999"/>',
+        f'<text x="{pad - 4}" y="{base - plot_h + 4}" text-anchor="end">1</text>',
+        f'<text x="{pad - 4}" y="{base + 4}" text-anchor="end">0</text>',
+        f'<text x="{pad}" y="{base + 16}">{low:.2f}</text>',
+        f'<text x="{pad + plot_w}" y="{base + 16}" text-anchor="end">{high:.2f} ({esc(x)})</text>',
+        "</svg>",
+    ]
+    return "".join(parts)

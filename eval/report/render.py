@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.report.build import ANSWER_METRICS, RETRIEVAL_METRICS, STAGES, fmt, metric_table
-from eval.report.charts import grouped_bars, histogram
+from eval.report.charts import grouped_bars, histogram, threshold_curve
 
 #: The metrics drawn per kind in report.html (n/a where one does not apply).
 CHART_METRICS = (
@@ -29,6 +29,10 @@ _SHORT = {
     "evidence_mrr": "ev_mrr",
     "evidence_ndcg": "ev_ndcg",
     "refusal_accuracy": "refusal",
+    "answerable_answered": "ans_answered",
+    "refusal_precision": "ref_prec",
+    "fences_balanced": "fences",
+    "whole_sentence_start": "whole_start",
     "citation_validity": "citations",
     "selection_grounding": "grounding",
     "context_precision": "ctx_prec",
@@ -81,6 +85,43 @@ def one_line(report: Mapping[str, Any]) -> str:
     )
 
 
+CURVE_LINES = {
+    "recall": "unanswerable refused",
+    "false_refusal_rate": "answerable refused",
+}
+
+
+def refusal_lines(report: Mapping[str, Any]) -> list[str]:
+    """The refusal classifier in words: counts, precision, recall, and who was wrong."""
+    section = report.get("refusals") or {}
+    c = section.get("classifier")
+    if not c:
+        return []
+    return [
+        f"Unanswerable refused {c['unanswerable_refused']} of {c['unanswerable']}; "
+        f"answerable refused {c['answerable_refused']} of {c['answerable']} "
+        f"(false-refusal rate {fmt(c['false_refusal_rate'])}); precision {fmt(c['precision'])}, "
+        f"recall {fmt(c['recall'])}.",
+        f"Answerable refused: {', '.join(section.get('answerable_refused', [])) or 'none'}; "
+        f"unanswerable answered: {', '.join(section.get('unanswerable_answered', [])) or 'none'}.",
+    ]
+
+
+def _curve_rows(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    points = (report.get("refusals") or {}).get("curve") or []
+    header = ["threshold", "unanswerable refused", "answerable refused", "precision"]
+    rows = [
+        [
+            f"{p['threshold']:.2f}",
+            f"{p['unanswerable_refused']}/{p['unanswerable']}",
+            f"{p['answerable_refused']}/{p['answerable']}",
+            fmt(p["precision"]),
+        ]
+        for p in points[::2]
+    ]
+    return header, rows
+
+
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [
         "| " + " | ".join(header) + " |",
@@ -124,6 +165,16 @@ def render_markdown(report: Mapping[str, Any], gate: Sequence[str] | None = None
         ["stage", "p50", "p95"],
         [[s, str(lat[f"{s}_p50"]), str(lat[f"{s}_p95"])] for s in STAGES],
     )
+    if refusal_lines(report):
+        out += ['## Refusals ("not covered" as a classifier)', "", *refusal_lines(report), ""]
+        header, rows = _curve_rows(report)
+        if rows:
+            out += [
+                "Threshold curve of the extractive gate (`RAG_MIN_SIMILARITY`), replayed over "
+                "each question's passages:",
+                "",
+                *_md_table(header, rows),
+            ]
     if gate is not None:
         out += ["## Baseline gate", ""]
         out += [f"- FAILED: {msg}" for msg in gate] if gate else ["Passed."]
@@ -212,6 +263,16 @@ def render_html(report: Mapping[str, Any], gate: Sequence[str] | None = None) ->
             for p in report["citation_problems"]
         )
         extra += f"<h2>Citation problems</h2><ul>{items}</ul>"
+    refusals = "".join(f"<p>{esc(line)}</p>" for line in refusal_lines(report))
+    section = report.get("refusals") or {}
+    if section.get("curve"):
+        refusals += threshold_curve(
+            section["curve"],
+            lines=CURVE_LINES,
+            marker=section.get("threshold"),
+            title="refusal threshold curve (RAG_MIN_SIMILARITY)",
+        )
+        refusals += _html_table(*_curve_rows(report))
     note = report.get("ragas", {}).get("note")
     config = _config_text(report)
     return f"""<!doctype html>
@@ -236,6 +297,7 @@ table.worst td:nth-child(6) {{ width: 38%; }}
 <h2>Retrieval by kind</h2>{_html_table(*metric_table(report, RETRIEVAL_METRICS))}
 <h2>Answers by kind</h2>{_html_table(*metric_table(report, ANSWER_METRICS))}
 <h2>Metrics by kind</h2>{_kind_chart(report)}
+<h2>Refusals</h2>{refusals or "<p>No refusal data.</p>"}
 <h2>Latency per question</h2>{latency_table}{_latency_charts(report)}
 {extra}
 <h2>Worst questions</h2>{worst}

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from eval.book import Book
 from eval.dataset import GoldenQuestion
+from eval.scoring.answer_checks import fences_balanced, starts_mid_sentence
 from eval.scoring.retrieval import QuestionResult
 from rag.answer.prompts import cited_indexes
 from rag.answer.result import AnswerResult
@@ -60,6 +61,8 @@ class Answered:
         generation_ms: Time to answer from the passages, as the pipeline measured it.
         total_ms: Wall time of the whole call.
         reference_contexts: The book's passages that hold the question's evidence.
+        gate_score: The extractive gate's score of the passages retrieved (``Support.score``),
+            for the refusal curve; None when not recorded.
     """
 
     result: QuestionResult
@@ -69,6 +72,17 @@ class Answered:
     generation_ms: float
     total_ms: float
     reference_contexts: tuple[str, ...] = ()
+    gate_score: float | None = None
+
+    @property
+    def fences_ok(self) -> bool | None:
+        """Every code fence of the answer is closed (None for a refusal)."""
+        return fences_balanced(self.result.answer) if self.result.answered else None
+
+    @property
+    def whole_start(self) -> bool | None:
+        """The answer does not open mid-sentence (None for a refusal)."""
+        return not starts_mid_sentence(self.result.answer) if self.result.answered else None
 
     @property
     def citations_ok(self) -> bool:
@@ -87,6 +101,7 @@ def answered(
     book: Book,
     *,
     total_ms: float | None = None,
+    gate_score: float | None = None,
 ) -> Answered:
     """Bundle a scored question with its checks, the evidence passages and its timings."""
     item = result.question
@@ -98,4 +113,5 @@ def answered(
         generation_ms=answer.generation_ms,
         total_ms=answer.retrieval_ms + answer.generation_ms if total_ms is None else total_ms,
         reference_contexts=tuple(book.evidence_passages(item.expected_paths, item.evidence)),
+        gate_score=gate_score,
     )

@@ -169,6 +169,149 @@ def unmatched_names(question: str, passages: list[Passage]) -> list[str]:
     return [name for name in named_terms(question) if name.lower().rstrip("'s") not in text]
 
 
+@dataclass(frozen=True)
+class Support:
+    """How well the passages support an answer: the signals of the "not covered" decision.
+
+    Attributes:
+        coverage: Score of the best unit (the rarity-weighted share of the question's terms it
+            holds, with the rank prior).
+        similarity: Best MiniLM cosine to the question among the lexical candidates that reach
+            the coverage threshold (None without a similarity function, 0.0 with no candidate).
+        unmatched: Names in the question that no passage mentions.
+        selection: True when the reader selected text (such questions are always answered).
+    """
+
+    coverage: float
+    similarity: float | None
+    unmatched: tuple[str, ...]
+    selection: bool = False
+
+    def covered(self, min_coverage: float, min_similarity: float) -> bool:
+        """The gate: answer only when the best unit covers enough and means something close."""
+        if self.selection:
+            return True
+        if self.coverage < min_coverage or self.unmatched:
+            return False
+        return self.similarity is None or self.similarity >= min_similarity
+
+    def score(self, min_coverage: float) -> float:
+        """One number for threshold curves: the similarity, 0 when the lexical gate refuses."""
+        if self.selection:
+            return 1.0
+        if self.coverage < min_coverage or self.unmatched:
+            return 0.0
+        return 1.0 if self.similarity is None else self.similarity
+
+
+@dataclass
+class _Ranked:
+    scored: list[tuple[float, Unit]]
+    rank: dict[int, int]
+    selection: Passage | None
+
+
+# "What is X?", "What are X?", "Define X", "What does X mean?": a definition is the answer
+_DEFINITION_Q_RE = re.compile(
+    r"^\s*(?:what\s+(?:is|are)\s+(?:a|an|the)?\b|define\b|what\s+does\s+.+\s+mean\b|"
+    r"what\s+do\s+.+\s+mean\b)",
+    re.IGNORECASE,
+)
+_DEFINITION_RE = re.compile(
+    r"\b(?:is|are|refers\s+to|means|describes|denotes|is\s+called)\s+(?:a|an|the|one|how|"
+    r"when|where|what|used|defined|known)?\b",
+    re.IGNORECASE,
+)
+_SYMBOL_RE = re.compile("[=^\u221a\u2211\u222b\u2248\u2264\u2265\u00b1\u00d7\u00f7/*_{}\\\\|<>]")
+_DEFINITION_BONUS = 0.12
+_FORMULA_PENALTY = 0.15
+_FRAGMENT_PENALTY = 0.1
+# a vague question about a selection ("what does this mean?") has few terms of its own
+_VAGUE_SELECTION_TERMS = 2
+
+
+def is_fragment(text: str) -> bool:
+    """True for a unit that starts mid-sentence (a chunk cut inside a sentence)."""
+    first = text.lstrip()[:1]
+    return bool(first) and (first.islower() or first in ",;:)]}.")
+
+
+def looks_like_formula(text: str) -> bool:
+    """True for a unit that is mostly symbols (an equation), not prose that explains it."""
+    words = re.findall(r"[A-Za-z]{3,}", text)
+    symbols = len(_SYMBOL_RE.findall(text))
+    return symbols >= 2 and symbols * 2 >= len(words)
+
+
+def _shape_bonus(unit: Unit, definition: bool) -> float:
+    """Prefer what a person leads with: a definition for "what is", whole sentences, prose."""
+    if unit.is_code:
+        return 0.0
+    bonus = 0.0
+    if definition:
+        if _DEFINITION_RE.search(unit.text[:160]) and not looks_like_formula(unit.text):
+            bonus += _DEFINITION_BONUS
+        if looks_like_formula(unit.text):
+            bonus -= _FORMULA_PENALTY
+    if is_fragment(unit.text):
+        bonus -= _FRAGMENT_PENALTY
+    return bonus
+
+
+def _rank_units(question: str, passages: list[Passage]) -> _Ranked:
+    units = [unit for passage in passages for unit in units_of(passage)]
+    rank = {p.index: r for r, p in enumerate(passages, start=1)}
+    selection = next((p for p in passages if p.title == SELECTION_TITLE), None)
+    if not units:
+        return _Ranked(scored=[], rank=rank, selection=selection)
+    idf = _weights(units)
+    query = dict.fromkeys((t for t in terms(question) if t not in _QUESTION_FILLER), 1.0)
+    if selection is not None:  # "what does this do?": the selection's own terms are the topic
+        for term in terms(selection.text):
+            query.setdefault(term, 0.3)
+    # the reader's selection comes first: its units get a bonus over the book's
+    bonus = {p.index: (SELECTION_BONUS if p is selection else 0.0) for p in passages}
+    scored = sorted(
+        ((_score(u, query, idf, rank[u.passage.index]) + bonus[u.passage.index], u) for u in units),
+        key=lambda item: item[0],
+        reverse=True,
+    )
+    return _Ranked(scored=scored, rank=rank, selection=selection)
+
+
+def assess(
+    question: str,
+    passages: list[Passage],
+    *,
+    min_coverage: float = 0.25,
+    similarity: Similarity | None = None,
+) -> Support:
+    """The signals of the "not covered" decision for a question and its passages."""
+    ranked = _rank_units(question, passages)
+    return _support(question, passages, ranked, min_coverage, similarity)
+
+
+def _support(
+    question: str,
+    passages: list[Passage],
+    ranked: _Ranked,
+    min_coverage: float,
+    similarity: Similarity | None,
+) -> Support:
+    best = ranked.scored[0][0] if ranked.scored else 0.0
+    unmatched = tuple(unmatched_names(question, passages))
+    closest: float | None = None
+    if similarity is not None and ranked.selection is None:
+        candidates = [u.text for v, u in ranked.scored[:SEMANTIC_CANDIDATES] if v >= min_coverage]
+        closest = max(similarity(question, candidates), default=0.0) if candidates else 0.0
+    return Support(
+        coverage=best,
+        similarity=closest,
+        unmatched=unmatched,
+        selection=ranked.selection is not None,
+    )
+
+
 def extractive_answer(
     question: str,
     passages: list[Passage],
@@ -185,51 +328,125 @@ def extractive_answer(
     a passage that shares the question's words ("the Unitree G1") but not its sense ("hours on
     one charge") is not an answer, and neither is a sentence close in sense that shares too few
     of the question's words to answer it.
+
+    The answer leads with the passage of its best unit, starting at that unit (a definition for
+    "what is ..."; a whole sentence, not a fragment); other passages follow. Units of one passage
+    stay in reading order, and a quoted code block comes with the sentence that introduces it.
+    A question about a selected passage is explained from the book around the selection, not by
+    quoting the selection back, when the book has more to say.
     """
-    units = [unit for passage in passages for unit in units_of(passage)]
-    if not units:
+    ranked = _rank_units(question, passages)
+    if not ranked.scored:
         return NOT_COVERED
-    idf = _weights(units)
-    query = dict.fromkeys((t for t in terms(question) if t not in _QUESTION_FILLER), 1.0)
-    selection = next((p for p in passages if p.title == SELECTION_TITLE), None)
-    if selection is not None:  # "what does this do?": the selection's own terms are the topic
-        for term in terms(selection.text):
-            query.setdefault(term, 0.3)
-    rank = {p.index: r for r, p in enumerate(passages, start=1)}
-    # the reader's selection comes first: its units get a bonus over the book's
-    bonus = {p.index: (SELECTION_BONUS if p is selection else 0.0) for p in passages}
+    if not _support(question, passages, ranked, min_coverage, similarity).covered(
+        min_coverage, min_similarity
+    ):
+        return NOT_COVERED
+    definition = bool(_DEFINITION_Q_RE.match(question))
     scored = sorted(
-        ((_score(u, query, idf, rank[u.passage.index]) + bonus[u.passage.index], u) for u in units),
+        ((v + _shape_bonus(u, definition), u) for v, u in ranked.scored),
         key=lambda item: item[0],
         reverse=True,
     )
+    selection = ranked.selection
+    if selection is not None:
+        explained = _explain_selection(question, selection, scored)
+        if explained:
+            scored = explained
+    chosen = _choose(scored, max_units)
+    if selection is not None and not chosen:
+        own = next((u for _, u in scored if u.passage is selection), None)
+        chosen = [own] if own is not None else []
+    return _render(_arrange(chosen, scored))
+
+
+def _choose(scored: list[tuple[float, Unit]], max_units: int) -> list[Unit]:
+    """The best units: within half the best score, at most two per passage, no near-repeats."""
     best = scored[0][0] if scored else 0.0
-    if selection is None and (best < min_coverage or unmatched_names(question, passages)):
-        return NOT_COVERED
-    if selection is None and similarity is not None:
-        candidates = [u.text for v, u in scored[:SEMANTIC_CANDIDATES] if v >= min_coverage]
-        if max(similarity(question, candidates), default=0.0) < min_similarity:
-            return NOT_COVERED
     chosen: list[Unit] = []
     per_passage: Counter[int] = Counter()
     for score, unit in scored:
         if len(chosen) == max_units or score < 0.5 * best:
             break
+        if (
+            not chosen
+            and is_fragment(unit.text)
+            and any(not is_fragment(u.text) for _, u in scored)
+        ):
+            continue  # never lead with half a sentence
         if per_passage[unit.passage.index] == 2 or any(
             len(unit.terms & c.terms) > 0.7 * max(len(unit.terms), 1) for c in chosen
         ):
             continue
         chosen.append(unit)
         per_passage[unit.passage.index] += 1
-    if selection is not None and not per_passage[selection.index]:
-        own = next((u for _, u in scored if u.passage is selection), None)
-        if own is not None:  # an answer about a selection always rests on it
-            chosen = [own, *chosen[: max_units - 1]]
-    return _render(sorted(chosen, key=lambda u: (rank[u.passage.index], u.position)))
+    return chosen
+
+
+def _explain_selection(
+    question: str, selection: Passage, scored: list[tuple[float, Unit]]
+) -> list[tuple[float, Unit]]:
+    """Units that explain a selected passage: the book's text around it, not the selection.
+
+    Only for a vague question ("what does this mean?"), whose own terms cannot pick an answer.
+    Units of the selection, and units of the book that repeat it, are left out; the selection's
+    own section comes first. Empty when the book offers nothing else, or the question is
+    specific.
+    """
+    own_terms = [t for t in terms(question) if t not in _QUESTION_FILLER]
+    if len(own_terms) > _VAGUE_SELECTION_TERMS or looks_like_code(selection.text):
+        return []
+    selected = " ".join(selection.text.split()).lower()
+    kept = []
+    for score, unit in scored:
+        if unit.passage is selection or unit.is_code:
+            continue
+        text = " ".join(unit.text.split()).lower()
+        if text in selected or (len(text) > 40 and text[:40] in selected):
+            continue  # the selection itself, as the book has it
+        same_section = bool(selection.section) and unit.passage.section == selection.section
+        kept.append((score + (0.15 if same_section else 0.0), unit))
+    kept.sort(key=lambda item: item[0], reverse=True)
+    return kept if kept and kept[0][0] >= 0.2 else []
+
+
+def _arrange(chosen: list[Unit], scored: list[tuple[float, Unit]]) -> list[Unit]:
+    """Order the answer: the best unit's passage first, from that unit on; reading order within.
+
+    Passages follow in the order of their best chosen unit. A code block brings the sentence
+    just before it (what it is for), and a sentence that introduces a block ("run this:")
+    brings the block.
+    """
+    if not chosen:
+        return []
+    lead = chosen[0]
+    units_at = {(u.passage.index, u.position): u for _, u in scored}
+    groups: dict[int, list[Unit]] = {}
+    for unit in chosen:  # dicts keep insertion order: passages by their best chosen unit
+        groups.setdefault(unit.passage.index, []).append(unit)
+    for index, group in groups.items():
+        extra = []
+        for unit in group:
+            before = units_at.get((index, unit.position - 1))
+            after = units_at.get((index, unit.position + 1))
+            if unit.is_code and before is not None and not before.is_code:
+                extra.append(before)
+            introduces = not unit.is_code and unit.text.rstrip().endswith(":")
+            if introduces and after is not None and after.is_code:
+                extra.append(after)
+        group.extend(u for u in extra if u not in group)
+        group.sort(key=lambda u: u.position)
+    start = lead.position - 1 if lead.is_code else lead.position
+    groups[lead.passage.index] = [u for u in groups[lead.passage.index] if u.position >= start]
+    return [unit for group in groups.values() for unit in group]
 
 
 def _render(units: list[Unit]) -> str:
-    """Quote units grouped by passage, each group followed by its citation."""
+    """Quote units grouped by passage, in order, each run of prose followed by its citation.
+
+    A code block stands as its own paragraph where it sits in the passage; a passage quoted only
+    for its code is cited by a "(code from [n])" line after it.
+    """
     paragraphs: list[str] = []
     group: list[Unit] = []
 
@@ -237,12 +454,19 @@ def _render(units: list[Unit]) -> str:
         if not group:
             return
         index = group[0].passage.index
-        prose = " ".join(u.text for u in group if not u.is_code)
-        code = "\n\n".join(u.text for u in group if u.is_code)
+        prose: list[str] = []
+        for unit in group:
+            if unit.is_code:
+                if prose:
+                    paragraphs.append(f"{' '.join(prose)} [{index}]")
+                    prose = []
+                paragraphs.append(unit.text)
+            else:
+                prose.append(unit.text)
         if prose:
-            paragraphs.append(f"{prose} [{index}]")
-        if code:
-            paragraphs.append(f"{code}\n\n(code from [{index}])" if not prose else code)
+            paragraphs.append(f"{' '.join(prose)} [{index}]")
+        elif all(u.is_code for u in group):
+            paragraphs.append(f"(code from [{index}])")
         group.clear()
 
     for unit in units:

@@ -19,6 +19,7 @@ from rag.retrieval.vector_store import DENSE_VECTOR, SPARSE_VECTOR
 RetrievalMode = Literal["dense", "hybrid"]
 KEYWORD_WEIGHT = 0.15
 SEARCH_DEPTH = 50
+MAX_CHUNKS_PER_PAGE = 2
 
 
 class QdrantRetriever(BaseRetriever):
@@ -34,6 +35,11 @@ class QdrantRetriever(BaseRetriever):
     means something else (low cosine) stays down. Each node's ``score`` is its cosine similarity
     to the query (computed from its vector for keyword-only hits), so a relevance cut-off means
     the same thing in both modes.
+
+    Diversity: at most ``max_per_page`` chunks of one page keep their place; the page's further
+    chunks move behind every other candidate (in their order). A question whose answer spans
+    pages ("multi-hop") then gets its second page into the top k, and a question whose best
+    page was missed gets more pages to be right with.
 
     The keyword query is built from the same strings as the embedding (``embedding_strs``): for
     a question about a selected passage they carry the selection, whose exact words find the
@@ -56,6 +62,7 @@ class QdrantRetriever(BaseRetriever):
         mode: RetrievalMode = "hybrid",
         keyword_weight: float = KEYWORD_WEIGHT,
         depth: int = SEARCH_DEPTH,
+        max_per_page: int | None = MAX_CHUNKS_PER_PAGE,
         lock: threading.Lock | None = None,
         query_filter: models.Filter | None = None,
     ) -> None:
@@ -67,6 +74,7 @@ class QdrantRetriever(BaseRetriever):
         self._mode = mode
         self._keyword_weight = keyword_weight
         self._depth = max(depth, top_k)
+        self._max_per_page = max_per_page
         self._lock = lock or threading.Lock()
         self._filter = query_filter
 
@@ -105,7 +113,8 @@ class QdrantRetriever(BaseRetriever):
             strings
         )
         if self._mode == "dense":
-            return self._to_nodes(self._search(embedding, DENSE_VECTOR, self._top_k), embedding)
+            dense = self._search(embedding, DENSE_VECTOR, self._depth)
+            return self._to_nodes(self._diverse(dense)[: self._top_k], embedding)
         dense = self._search(embedding, DENSE_VECTOR, self._depth)
         indices, values = encode_query(" ".join(strings))
         keyword = self._search(
@@ -119,7 +128,20 @@ class QdrantRetriever(BaseRetriever):
             if key not in cosine:
                 cosine[key] = _cosine(point, embedding)
         order = sorted(points, key=lambda key: cosine[key] + bonus.get(key, 0.0), reverse=True)
-        return self._to_nodes([points[key] for key in order[: self._top_k]], embedding)
+        ranked = self._diverse([points[key] for key in order])
+        return self._to_nodes(ranked[: self._top_k], embedding)
+
+    def _diverse(self, points: list[models.ScoredPoint]) -> list[models.ScoredPoint]:
+        """``points`` with each page's chunks past ``max_per_page`` moved behind the others."""
+        if not self._max_per_page:
+            return points
+        kept, deferred = [], []
+        seen: dict[str, int] = {}
+        for point in points:
+            page = str((point.payload or {}).get("source_path", point.id))
+            seen[page] = seen.get(page, 0) + 1
+            (kept if seen[page] <= self._max_per_page else deferred).append(point)
+        return kept + deferred
 
     def _to_nodes(
         self, points: list[models.ScoredPoint], embedding: list[float]

@@ -13,10 +13,14 @@ from collections import Counter
 
 from rag.text import terms
 
-SPARSE_ENCODER_VERSION = "bm25-crc32-1"
+SPARSE_ENCODER_VERSION = "bm25-crc32-2"
 K1 = 1.2
 B = 0.75
 AVG_TERMS = 80.0
+# the keyword view of a chunk starts with its heading path (``heading_path: Page > Section``):
+# a term of the page title or a heading counts as this many occurrences in the body
+HEADING_PREFIX = "heading_path: "
+HEADING_WEIGHT = 2
 
 
 def term_index(term: str) -> int:
@@ -29,9 +33,17 @@ def _vector(weights: dict[int, float]) -> tuple[list[int], list[float]]:
     return indices, [weights[i] for i in indices]
 
 
+def _document_terms(text: str) -> list[str]:
+    """The chunk's terms, those of its heading path repeated ``HEADING_WEIGHT`` times."""
+    if not text.startswith(HEADING_PREFIX):
+        return terms(text)
+    heading, _, body = text[len(HEADING_PREFIX) :].partition("\n\n")
+    return terms(heading) * HEADING_WEIGHT + terms(body)
+
+
 def encode_document(text: str) -> tuple[list[int], list[float]]:
-    """BM25 term-frequency weights of a chunk."""
-    counts = Counter(term_index(t) for t in terms(text))
+    """BM25 term-frequency weights of a chunk (heading terms weigh more, see ``HEADING_WEIGHT``)."""
+    counts = Counter(term_index(t) for t in _document_terms(text))
     length = sum(counts.values())
     norm = K1 * (1 - B + B * length / AVG_TERMS)
     return _vector({i: tf * (K1 + 1) / (tf + norm) for i, tf in counts.items()})

@@ -25,7 +25,7 @@ def _expand(path: str) -> list[str]:
 
 def named_paths(text: str) -> list[str]:
     """Repository paths written in backticks in a page (brace lists expanded)."""
-    return [p for raw in _PATH.findall(text) for p in _expand(raw.rstrip(".,:"))]
+    return [p for raw in _PATH.findall(text) for p in _expand(raw.split("::")[0].rstrip(".,:"))]
 
 
 def _missing(path: Path) -> list[str]:

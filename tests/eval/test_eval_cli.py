@@ -19,7 +19,7 @@ from tests.utils.simulator import Simulator
 
 BASELINE = ROOT / "eval" / "baselines" / "sample_book.json"
 STABLE_KEYS = {"dataset", "docs", "questions", "metrics", "by_kind", "worst"}
-NEW_KEYS = {"config", "ragas", "citation_problems", "per_question"}
+NEW_KEYS = {"config", "ragas", "citation_problems", "per_question", "refusals"}
 LATENCY_KEYS = {
     f"{stage}_{p}" for stage in ("retrieval", "generation", "total") for p in ("p50", "p95")
 }
@@ -137,8 +137,15 @@ def test_sample_book_passes_the_committed_baseline(
     assert "| kind |" in markdown
     assert "Passed." in markdown
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert html.count("<svg") == 4  # metrics by kind, then latency per stage
+    assert html.count("<svg") == 5  # metrics by kind, the refusal curve, latency per stage
     assert 'aria-label="metrics by kind"' in html
+    # the refusal decision as a classifier, with its threshold curve over every question
+    refusals = report["refusals"]
+    assert refusals["classifier"]["unanswerable"] == 4
+    assert len(refusals["curve"]) > 10
+    assert all(isinstance(q["gate_score"], float) for q in report["per_question"])
+    assert "refusal threshold curve" in html
+    assert report["metrics"]["fences_balanced"] == 1.0
     assert not re.search(r"https?://", html), "report.html must not reference external hosts"
 
 

@@ -86,7 +86,7 @@ def test_the_eleventh_question_in_a_minute_gets_429_with_retry_after(make_client
         assert 1 <= retry_after <= 60
         policies = eleventh.headers["RateLimit-Policy"]
         assert '"session";q=10;w=60' in policies
-        assert '"address";q=1000;w=86400' in policies
+        assert '"address";q=5000;w=86400' in policies
         session = ratelimit_fields(eleventh.headers["RateLimit"])["session"]
         assert session["r"] == 0
         assert 1 <= session["t"] <= 60
@@ -101,12 +101,12 @@ def test_successful_answers_carry_the_ratelimit_headers(make_client: ClientFacto
         reply = ask(client)
         assert reply.status_code == 200
         assert reply.headers["RateLimit-Policy"] == (
-            '"address";q=1000;w=86400, "new_session";q=20;w=3600, "session";q=10;w=60'
+            '"address";q=5000;w=86400, "new_session";q=120;w=3600, "session";q=10;w=60'
         )
         fields = ratelimit_fields(reply.headers["RateLimit"])
         assert {name: f["r"] for name, f in fields.items()} == {
-            "address": 999,
-            "new_session": 19,
+            "address": 4999,
+            "new_session": 119,
             "session": 9,
         }
         follow_up = client.post(
@@ -129,6 +129,35 @@ def test_new_sessions_are_limited_per_address(make_client: ClientFactory):
         # The conversations already started go on.
         assert ask(client, sessions[0]).status_code == 200
         assert refused_scope(client)["new_session"] == 1
+
+
+@pytest.mark.slow
+def test_a_classroom_behind_one_address_is_not_locked_out_by_the_defaults(
+    make_client: ClientFactory,
+):
+    """40 readers behind one NAT each start a conversation and follow it up within the hour; the
+    per-session limit still holds for each of them, and new conversations stay bounded."""
+    with make_client() as client:  # the default limits
+        sessions = []
+        for _ in range(40):
+            first = ask(client)
+            assert first.status_code == 200, first.text
+            sessions.append(first.json()["session_id"])
+        assert all(ask(client, session_id).status_code == 200 for session_id in sessions)
+
+        # One reader asking fast is still held to 10 questions a minute, alone.
+        for _ in range(8):
+            assert ask(client, sessions[0]).status_code == 200
+        assert_error_body(ask(client, sessions[0]), 429, "rate_limited")
+        assert ask(client, sessions[1]).status_code == 200
+
+        # Minting conversations from that address stops at 120 an hour.
+        for _ in range(120 - 40):
+            assert ask(client).status_code == 200
+        refused = ask(client)
+        assert_error_body(refused, 429, "rate_limited")
+        assert "new conversations" in refused.json()["error"]["message"]
+        assert refused_scope(client) == {"session": 1, "address": 0, "new_session": 1}
 
 
 def test_the_address_limit_covers_every_reader_route(make_client: ClientFactory):
@@ -219,4 +248,4 @@ def test_limits_read_from_the_environment(monkeypatch: pytest.MonkeyPatch):
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert (settings.rate_limit_session, settings.rate_limit_address) == ("5/second", "100/hour")
     assert settings.trusted_proxies == ["10.0.0.1", "2001:db8::/32"]
-    assert settings.rate_limit_new_sessions == "20/hour"
+    assert settings.rate_limit_new_sessions == "120/hour"
