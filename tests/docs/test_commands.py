@@ -12,12 +12,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from perf.serving import run_service
+from perf.serving import UNLIMITED_RATES, free_port
 from rag.settings import Settings
 from tests.conftest import SAMPLE_BOOK
 from tests.docs.markdown import ROOT, CodeBlock, pages, read_page
@@ -52,10 +54,39 @@ def test_the_marker_is_read_only_right_before_a_block(tmp_path: Path):
 
 
 @pytest.fixture(scope="module")
-def service(sample_index: Settings) -> Iterator[str]:
-    env = {"RAG_ADMIN_API_KEYS": ADMIN_KEY, "RAG_DOCS_DIR": str(SAMPLE_BOOK)}
-    with run_service(sample_index.data_dir, env) as (base, _pid):
+def service(sample_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``rag-serve`` over the sample index (start-up allowed 5 minutes on a busy machine)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        **UNLIMITED_RATES,
+        "PYTHONPATH": str(ROOT),
+        "HF_HUB_OFFLINE": "1",
+        "RAG_DATA_DIR": str(sample_index.data_dir),
+        "RAG_ADMIN_API_KEYS": ADMIN_KEY,
+        "RAG_DOCS_DIR": str(SAMPLE_BOOK),
+    }
+    log = (tmp_path_factory.mktemp("serve") / "stderr.log").open("wb")
+    proc = subprocess.Popen(  # our own entry point
+        [sys.executable, "-m", "api.cli", "--port", str(port)], env=env, stderr=log
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert proc.poll() is None, f"rag-serve exited with {proc.returncode}"
+            assert time.monotonic() < deadline, "rag-serve not ready in 300 s"
+            try:
+                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
         yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        log.close()
 
 
 @pytest.mark.slow
