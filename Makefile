@@ -34,9 +34,11 @@ run: ingest serve
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # schemathesis (every check) against rag-serve on loopback, the LLM simulator as its model; the

@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the shared objects of the lifespan state, as ``Annotated`` aliases."""
+"""FastAPI dependencies, every alias the routes use: lifespan objects, security checks, limits.
+
+The functions live with their concept (``api.security``, ``api.monitoring``); the aliases the
+routes declare their parameters with are all here.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,16 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.monitoring.metrics import Metrics, get_metrics
+from api.monitoring.status import StatusMonitor, get_monitor
+from api.security.auth import require_admin
+from api.security.ratelimit import (
+    AdmittedQuestion,
+    RateLimitState,
+    limit_question,
+    limit_reader,
+)
+from api.security.session_ids import verified_session_id
 from api.storage import ChatStore
 from rag.engine import TextbookQA
 from rag.settings import Settings
@@ -32,3 +46,12 @@ def get_store(request: Request) -> ChatStore:
 QADep = Annotated[TextbookQA, Depends(get_qa)]
 StoreDep = Annotated[ChatStore, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+MonitorDep = Annotated[StatusMonitor, Depends(get_monitor)]
+#: the per-address limit of a reader request (429 past it), with its RateLimit headers
+ReaderLimitDep = Annotated[RateLimitState, Depends(limit_reader)]
+#: a question counted under the address and session limits, with its (new or verified) session
+AdmittedQuestionDep = Annotated[AdmittedQuestion, Depends(limit_question)]
+VerifiedSessionIdDep = Annotated[str, Depends(verified_session_id)]
+#: for ``dependencies=[AdminDep]``: the admin key check (401 without a valid ``X-API-Key``)
+AdminDep = Depends(require_admin)

@@ -172,15 +172,8 @@ class IngestJobs:
         if busy is not None:
             raise IngestBusyError(busy.id)
         job = IngestJob(id=uuid.uuid4().hex, docs_dir=display, full=full)
-        options = IngestOptions(
-            docs_dir=docs_dir,
-            collection=self.settings.collection,
-            route_base_path=self.settings.route_base_path,
-            trailing_slash=self.settings.trailing_slash,
-            chunk_tokens=self.settings.chunk_tokens,
-            overlap_tokens=self.settings.chunk_overlap_tokens,
-            full=full,
-            show_progress=False,
+        options = IngestOptions.from_settings(
+            self.settings, docs_dir, full=full, show_progress=False
         )
         context = contextvars.copy_context()
         loop = asyncio.get_running_loop()

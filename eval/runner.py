@@ -184,15 +184,7 @@ def run_questions(
     client = QdrantClient(path=str(settings.qdrant_path))
     try:
         run_ingest(
-            IngestOptions(
-                docs_dir=docs,
-                collection=settings.collection,
-                route_base_path=settings.route_base_path,
-                trailing_slash=settings.trailing_slash,
-                chunk_tokens=settings.chunk_tokens,
-                overlap_tokens=settings.chunk_overlap_tokens,
-                show_progress=not quiet,
-            ),
+            IngestOptions.from_settings(settings, docs, show_progress=not quiet),
             client=client,
             embed_model=embed_model,
         )

@@ -45,7 +45,9 @@ def _split_long_block(block: str, max_tokens: int, count: TokenCounter) -> list[
     """
     if is_code_block(block):
         lines = block.splitlines()
-        opener, fence = lines[0], FENCE_RE.match(lines[0]).group(1)  # type: ignore[union-attr]
+        match = FENCE_RE.match(lines[0])
+        assert match is not None, "is_code_block: the first line opens a fence"  # noqa: S101
+        opener, fence = lines[0], match.group(1)
         last = lines[-1].strip()
         closed = len(lines) > 1 and last.startswith(fence) and set(last) == {fence[0]}
         body = lines[1:-1] if closed else lines[1:]

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
+from typing import Any
 
 from ingest.pipeline import IngestInputError, IngestOptions, run_ingest
 from ingest.site import SiteConfig, SiteError
@@ -114,17 +115,13 @@ def main(argv: list[str] | None = None) -> int:
             else args.trailing_slash == "true",
         }
     )
-    options = IngestOptions(
-        docs_dir=folder,
-        collection=settings.collection,
-        route_base_path=site.route_base_path if site is not None else settings.route_base_path,
-        trailing_slash=settings.trailing_slash,
-        chunk_tokens=settings.chunk_tokens,
-        overlap_tokens=settings.chunk_overlap_tokens,
+    options = IngestOptions.from_settings(
+        settings,
+        folder,
         full=args.full,
         # the bars redraw in place: only on a terminal, never into a log file or pipe
         show_progress=not args.quiet and sys.stderr.isatty(),
-        locale=site.default_locale if site is not None else args.locale,
+        locale=args.locale,
         site=site,
     )
     if not folder.is_dir():
@@ -162,7 +159,7 @@ def _site_config(args: argparse.Namespace, settings: Settings) -> SiteConfig:
         if args.site_config
         else SiteConfig(route_base_path=settings.route_base_path)
     )
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}  # SiteConfig fields of several types
     if args.default_locale:
         changes["default_locale"] = args.default_locale
     if args.locales:

@@ -43,6 +43,7 @@ from rag.retrieval.vector_store import (
     next_version_name,
     publish_version,
 )
+from rag.settings import Settings
 
 logger = logging.getLogger(__name__)
 _POINT_NAMESPACE = uuid.UUID("5a0c6c52-9f43-4c1e-9d0b-7c1e2f0a4b11")
@@ -126,6 +127,34 @@ class IngestOptions:
         except SiteError as exc:
             raise IngestInputError(str(exc)) from exc
 
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        docs_dir: Path,
+        *,
+        full: bool = False,
+        show_progress: bool = True,
+        locale: str = "en",
+        site: SiteConfig | None = None,
+    ) -> IngestOptions:
+        """Options for ``docs_dir`` from the settings' index and chunking fields.
+
+        With ``site``, the route base path and the locale are the site's.
+        """
+        return cls(
+            docs_dir=docs_dir,
+            collection=settings.collection,
+            route_base_path=site.route_base_path if site is not None else settings.route_base_path,
+            trailing_slash=settings.trailing_slash,
+            chunk_tokens=settings.chunk_tokens,
+            overlap_tokens=settings.chunk_overlap_tokens,
+            full=full,
+            show_progress=show_progress,
+            locale=site.default_locale if site is not None else locale,
+            site=site,
+        )
+
 
 @dataclass(frozen=True)
 class SourceFile:
@@ -207,7 +236,8 @@ def _copy_points(client: QdrantClient, source: str, target: str, ids: Sequence[s
         client.upsert(
             target,
             points=[
-                models.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in points
+                models.PointStruct(id=p.id, vector=p.vector or {}, payload=p.payload)
+                for p in points
             ],
         )
     return len(ids)

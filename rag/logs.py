@@ -19,7 +19,7 @@ from rag.safety.redaction import RedactionFilter, Redactor
 QUIET_LOGGERS = ("httpx", "httpcore", "openai", "sentence_transformers", "transformers")
 
 
-class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]  # generic only in typeshed
     """A stream handler that writes to whatever ``sys.stderr`` is when a record arrives.
 
     So a process (or a test) that swaps ``sys.stderr`` later still gets the lines.
@@ -28,7 +28,7 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return sys.stderr
 

@@ -98,14 +98,19 @@ def identifier_parts(token: str) -> list[str]:
     return parts if len(parts) > 1 else []
 
 
-def terms(text: str) -> list[str]:
+def terms(text: str, *, identifiers: bool = False) -> list[str]:
     """Content terms of a text: lower-cased, stop words dropped, stemmed.
 
-    An identifier counts whole and by its parts (``httpBatchLink``: ``httpbatchlink``, ``http``,
-    ``batch``, ``link``), so "batch link" finds it, and so does the exact name.
+    With ``identifiers`` (the keyword index and its queries), an identifier also counts by its
+    parts (``httpBatchLink``: ``httpbatchlink``, ``http``, ``batch``, ``link``), so "batch link"
+    finds it, and so does the exact name. Dotted, dashed and snake names always count by parts.
     """
-    found = []
+    found: list[str] = []
     for raw in _TERM_RE.findall(text):
-        parts = [raw.lower(), *identifier_parts(raw)]
+        word = raw.lower()
+        if identifiers:
+            parts = [word, *identifier_parts(raw)]
+        else:
+            parts = [word, *re.split(r"[._-]", word)] if re.search(r"[._-]", word) else [word]
         found.extend(stem(p) for p in parts if p not in STOPWORDS and len(p) > 1)
     return found

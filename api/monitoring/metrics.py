@@ -19,9 +19,9 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -401,6 +401,3 @@ def get_metrics(request: Request) -> Metrics:
     """The app's metrics (a FastAPI dependency)."""
     metrics: Metrics = request.state.metrics
     return metrics
-
-
-MetricsDep = Annotated[Metrics, Depends(get_metrics)]

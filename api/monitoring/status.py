@@ -14,9 +14,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Request
 
 from api.db.session import StorageUnavailableError
 from api.monitoring.metrics import Metrics
@@ -182,6 +181,3 @@ def get_monitor(request: Request) -> StatusMonitor:
     """The app's status monitor (a FastAPI dependency)."""
     monitor: StatusMonitor = request.state.monitor
     return monitor
-
-
-MonitorDep = Annotated[StatusMonitor, Depends(get_monitor)]

@@ -9,11 +9,10 @@ from typing import Literal
 from fastapi import APIRouter, Path as PathParam, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import SettingsDep, StoreDep
+from api.deps import AdminDep, SettingsDep, StoreDep
 from api.errors import ServiceError
 from api.ingest_jobs import IngestBusyError, IngestJob, IngestJobs
 from api.schemas import ErrorResponse
-from api.security.auth import AdminDep
 from rag.settings import Settings
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[AdminDep])

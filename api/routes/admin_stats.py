@@ -20,18 +20,15 @@ from pydantic import BaseModel, Field
 
 from api.db.repositories import DailyUsage
 from api.db.session import StorageUnavailableError
-from api.deps import SettingsDep, StoreDep
+from api.deps import AdminDep, MetricsDep, MonitorDep, SettingsDep, StoreDep
 from api.monitoring.metrics import (
     RATE_LIMIT_SCOPES,
     STAGES,
-    MetricsDep,
     histogram_buckets,
     histogram_quantile,
     sample_total,
 )
-from api.monitoring.status import MonitorDep
 from api.schemas import ErrorResponse
-from api.security.auth import AdminDep
 from rag.observer import ANSWER_OUTCOMES, LLM_OUTCOMES
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[AdminDep])

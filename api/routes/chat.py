@@ -22,12 +22,11 @@ from fastapi.responses import StreamingResponse
 
 from api.db.repositories import NewMessage
 from api.db.session import StorageUnavailableError
-from api.deps import QADep, StoreDep
+from api.deps import AdmittedQuestionDep, QADep, StoreDep
 from api.errors import ServiceError
 from api.middleware.observability import note_request
 from api.middleware.request_id import current_request_id
 from api.schemas import ChatRequest, ChatResponse, ErrorResponse, LatencyMs, Source, Usage
-from api.security.ratelimit import AdmittedQuestionDep
 from api.storage import ChatStore
 from rag.engine import AnswerResult, IndexNotReadyError, StreamEvent, TextbookQA
 from rag.retrieval.scopes import BookScope, UnknownScopeError

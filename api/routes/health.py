@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import QADep, StoreDep
-from api.monitoring.metrics import MetricsDep
-from api.monitoring.status import MonitorDep, readiness_checks
+from api.deps import MetricsDep, MonitorDep, QADep, StoreDep
+from api.monitoring.status import readiness_checks
 from api.schemas import Health
 
 router = APIRouter(tags=["operations"])

@@ -5,11 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Path, Response
 
 from api.db.repositories import MessageNotFoundError
-from api.deps import StoreDep
+from api.deps import ReaderLimitDep, StoreDep, VerifiedSessionIdDep
 from api.errors import ServiceError
 from api.schemas import ErrorResponse, FeedbackIn, FeedbackOut, MessageOut, SessionMessages, Source
-from api.security.ratelimit import ReaderLimitDep, limit_reader
-from api.security.session_ids import VerifiedSessionIdDep
+from api.security.ratelimit import limit_reader
 
 # Every route counts under the per-address limit. Session routes also need a session id this
 # service signed; feedback names an answer by its message id (a random UUID, never listed

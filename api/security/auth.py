@@ -49,6 +49,3 @@ def require_admin(
         raise ServiceError(
             401, "unauthorized", f"This endpoint needs a valid admin key in {API_KEY_HEADER}."
         )
-
-
-AdminDep = Depends(require_admin)

@@ -25,10 +25,9 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated
 
 import limits
-from fastapi import Depends, HTTPException, Request, Response
+from fastapi import HTTPException, Request, Response
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
@@ -329,7 +328,3 @@ async def limit_question(
     await state.count(limiter, limiter.policies.session, session_id)
     response.headers.update(state.headers)
     return AdmittedQuestion(session_id, new, state.headers, body)
-
-
-ReaderLimitDep = Annotated[RateLimitState, Depends(limit_reader)]
-AdmittedQuestionDep = Annotated[AdmittedQuestion, Depends(limit_question)]

@@ -17,7 +17,7 @@ import re
 import secrets
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Path, Request
 
 from api.errors import ServiceError
 
@@ -80,6 +80,3 @@ def verified_session_id(
     if not signer.verify(session_id):
         raise refuse_invalid_session()
     return session_id
-
-
-VerifiedSessionIdDep = Annotated[str, Depends(verified_session_id)]

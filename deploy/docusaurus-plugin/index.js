@@ -10,13 +10,13 @@
  *   title, buttonLabel, placeholder, starterQuestions, labels   texts of the panel
  *   selectionButton show "Ask about this" next to a selection (default true)
  *   sendVersionAndLocale  send the page's docusaurus_version/docusaurus_locale with each question
- *                   (off by default: only for a service whose API accepts them)
+ *                   (default true; the service answers 422 for a version or locale it has not indexed)
  */
 
 const DEFAULTS = {
   shortcut: 'Ctrl+/',
   selectionButton: true,
-  sendVersionAndLocale: false,
+  sendVersionAndLocale: true,
 };
 
 const OPTION_TYPES = {

@@ -7,7 +7,8 @@ import re
 from rag.text import FENCE_RE
 
 _CITATION_RE = re.compile(r"^\s*\[\d+\]\s*")
-_LEADING_MARKUP_RE = re.compile(r"^[\s>*_#`-]+")
+_LEADING_MARKUP_RE = re.compile(r"^[\s>*_#]+")
+_LIST_ITEM_RE = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s")
 
 
 def fences_balanced(answer: str) -> bool:
@@ -28,12 +29,14 @@ def fences_balanced(answer: str) -> bool:
 def starts_mid_sentence(answer: str) -> bool:
     """True when the answer's first words are the middle of a sentence ("and the robot ...").
 
-    The first prose (after list or quote marks and a citation) starting with a lower-case letter
-    or with closing punctuation is taken as a cut-off sentence; an answer opening with a code
-    block, a number or a quoted identifier is not.
+    Prose (after quote or emphasis marks and a citation) starting with a lower-case letter or
+    with closing punctuation is taken as a cut-off sentence; an answer opening with a code
+    block, a list item, a table row, a number or a quoted identifier is not.
     """
     text = answer.lstrip()
-    if not text or FENCE_RE.match(text.splitlines()[0]):
+    if not text or FENCE_RE.match(text.splitlines()[0]) or _LIST_ITEM_RE.match(text):
+        return False
+    if text.startswith(("|", "`")):
         return False
     text = _CITATION_RE.sub("", _LEADING_MARKUP_RE.sub("", text))
     first = text[:1]

@@ -4,10 +4,10 @@ A refusal is the positive class. An unanswerable question refused is a true posi
 answerable one refused a false refusal, an unanswerable one answered a miss. Precision is the
 share of refusals that were right, recall the share of unanswerable questions refused.
 
-The threshold curve replays the extractive answerer's gate (``rag.extractive.Support``) over the
-passages each question retrieved: for each threshold of the semantic gate, which questions
-would be refused. It shows how far the default sits from the point where every unanswerable
-question is refused, and what that costs in answerable questions.
+The threshold curve replays the extractive answerer's gate (``rag.answer.extractive.Support``) over
+the passages each question retrieved: for each threshold of the semantic gate, which questions would
+be refused. It shows how far the default sits from the point where every unanswerable question is
+refused, and what that costs in answerable questions.
 """
 
 from __future__ import annotations

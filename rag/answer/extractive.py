@@ -22,6 +22,9 @@ from rag.text import is_code_block, is_table, split_blocks, split_sentences, ter
 MAX_CODE_LINES = 24
 SELECTION_BONUS = 0.1
 SEMANTIC_CANDIDATES = 8
+#: Shape answers as a person would (the answer first, code with its introduction, a selection
+#: explained from its surroundings); off: the best units in passage rank order.
+SHAPE_ANSWERS = False
 Similarity = Callable[[str, list[str]], list[float]]
 # Words that shape a conversational question ("even though", "how much", "what should I check
 # first") without naming its topic. They are often absent from the passages, and a question term
@@ -320,6 +323,7 @@ def extractive_answer(
     min_coverage: float = 0.25,
     similarity: Similarity | None = None,
     min_similarity: float = 0.42,
+    shape: bool = SHAPE_ANSWERS,
 ) -> str:
     """Answer from the passages alone, citing each quoted unit with its passage number.
 
@@ -329,11 +333,12 @@ def extractive_answer(
     one charge") is not an answer, and neither is a sentence close in sense that shares too few
     of the question's words to answer it.
 
-    The answer leads with the passage of its best unit, starting at that unit (a definition for
-    "what is ..."; a whole sentence, not a fragment); other passages follow. Units of one passage
-    stay in reading order, and a quoted code block comes with the sentence that introduces it.
-    A question about a selected passage is explained from the book around the selection, not by
-    quoting the selection back, when the book has more to say.
+    With ``shape``, the answer leads with the passage of its best unit, starting at that unit (a
+    definition for "what is ..."; a whole sentence, not a fragment); other passages follow.
+    Units of one passage stay in reading order, and a quoted code block comes with the sentence
+    that introduces it. A vague question about a selected passage is explained from the book
+    around the selection, not by quoting the selection back, when the book has more to say.
+    Without it, the best units are quoted in passage rank order.
     """
     ranked = _rank_units(question, passages)
     if not ranked.scored:
@@ -342,6 +347,8 @@ def extractive_answer(
         min_coverage, min_similarity
     ):
         return NOT_COVERED
+    if not shape:
+        return _render(_in_rank_order(ranked, max_units), code_last=True)
     definition = bool(_DEFINITION_Q_RE.match(question))
     scored = sorted(
         ((v + _shape_bonus(u, definition), u) for v, u in ranked.scored),
@@ -360,7 +367,20 @@ def extractive_answer(
     return _render(_arrange(chosen, scored))
 
 
-def _choose(scored: list[tuple[float, Unit]], max_units: int) -> list[Unit]:
+def _in_rank_order(ranked: _Ranked, max_units: int) -> list[Unit]:
+    """The best units in passage rank order, then reading order; a selection always quoted."""
+    chosen = _choose(ranked.scored, max_units, whole_first=False)
+    selection = ranked.selection
+    if selection is not None and all(u.passage is not selection for u in chosen):
+        own = next((u for _, u in ranked.scored if u.passage is selection), None)
+        if own is not None:  # an answer about a selection always rests on it
+            chosen = [own, *chosen[: max_units - 1]]
+    return sorted(chosen, key=lambda u: (ranked.rank[u.passage.index], u.position))
+
+
+def _choose(
+    scored: list[tuple[float, Unit]], max_units: int, *, whole_first: bool = True
+) -> list[Unit]:
     """The best units: within half the best score, at most two per passage, no near-repeats."""
     best = scored[0][0] if scored else 0.0
     chosen: list[Unit] = []
@@ -369,7 +389,8 @@ def _choose(scored: list[tuple[float, Unit]], max_units: int) -> list[Unit]:
         if len(chosen) == max_units or score < 0.5 * best:
             break
         if (
-            not chosen
+            whole_first
+            and not chosen
             and is_fragment(unit.text)
             and any(not is_fragment(u.text) for _, u in scored)
         ):
@@ -441,7 +462,7 @@ def _arrange(chosen: list[Unit], scored: list[tuple[float, Unit]]) -> list[Unit]
     return [unit for group in groups.values() for unit in group]
 
 
-def _render(units: list[Unit]) -> str:
+def _render(units: list[Unit], *, code_last: bool = False) -> str:
     """Quote units grouped by passage, in order, each run of prose followed by its citation.
 
     A code block stands as its own paragraph where it sits in the passage; a passage quoted only
@@ -454,6 +475,8 @@ def _render(units: list[Unit]) -> str:
         if not group:
             return
         index = group[0].passage.index
+        if code_last:  # each passage's prose first, then its code blocks
+            group.sort(key=lambda u: u.is_code)
         prose: list[str] = []
         for unit in group:
             if unit.is_code:

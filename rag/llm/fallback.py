@@ -11,10 +11,11 @@ its responses are marked ``degraded``. Every attempt is logged with model, outco
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -65,6 +66,10 @@ FALLBACK_ON: tuple[type[BaseException], ...] = (
 
 class ModelSkippedError(Exception):
     """A model was not called: its breaker is open or no slot freed up in time."""
+
+
+#: What sends a call on to the next model: a listed failure, or a skip by its breaker or queue.
+_NEXT_MODEL_ON: tuple[type[BaseException], ...] = (*FALLBACK_ON, ModelSkippedError)
 
 
 class EmptyStreamError(openai.APIError):
@@ -352,9 +357,9 @@ class FallbackLLM(LLM):
         for position, route in enumerate(self._routes):
             try:
                 response = await self._guarded(
-                    route, lambda r=route: r.llm.achat(messages, **kwargs), deadline
+                    route, functools.partial(route.llm.achat, messages, **kwargs), deadline
                 )
-            except (*FALLBACK_ON, ModelSkippedError) as exc:
+            except _NEXT_MODEL_ON as exc:
                 errors.append(exc)
                 self._observer.llm_fallback(from_model=route.name)
                 continue
@@ -381,7 +386,7 @@ class FallbackLLM(LLM):
 
             try:
                 gen, head = await self._guarded(route, open_stream, deadline)
-            except (*FALLBACK_ON, ModelSkippedError):
+            except _NEXT_MODEL_ON:
                 failed = True
                 self._observer.llm_fallback(from_model=route.name)
                 continue
@@ -409,7 +414,7 @@ class FallbackLLM(LLM):
             [ChatMessage(role=MessageRole.USER, content=prompt)], **kwargs
         )
 
-        async def gen() -> AsyncIterator[CompletionResponse]:
+        async def gen() -> CompletionResponseAsyncGen:
             async for item in chat:
                 yield CompletionResponse(
                     text=item.message.content or "",
@@ -467,7 +472,7 @@ class FallbackLLM(LLM):
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         response = self._sync_chat(messages, **kwargs)  # sync callers get the answer in one chunk
         response.delta = response.message.content or ""
-        return iter([response])
+        return _one(response)
 
     @llm_completion_callback()
     @override
@@ -476,7 +481,7 @@ class FallbackLLM(LLM):
     ) -> CompletionResponseGen:
         response = self.complete(prompt, formatted, **kwargs)
         response.delta = response.text
-        return iter([response])
+        return _one(response)
 
     async def aclose(self) -> None:
         """Close the models' pooled connections (the lifespan calls this on shutdown).
@@ -487,6 +492,7 @@ class FallbackLLM(LLM):
             client = getattr(route.llm, "_aclient", None)
             if client is not None:
                 await client.close()
+                # OpenAILike has no public way to drop its cached client; the attribute is private
                 route.llm._aclient = None  # type: ignore[attr-defined]
 
 
@@ -511,6 +517,7 @@ async def _until_text(gen: ChatResponseAsyncGen) -> list[ChatResponse]:
         head.append(item)
         if item.delta:
             return head
+    # openai.APIError wants the httpx request; a stream that ended early has none to give
     raise EmptyStreamError("the stream ended before any text", request=None, body=None)  # type: ignore[arg-type]
 
 
@@ -521,8 +528,13 @@ async def _relay(
     model: str,
     degraded: bool,
     fallback: bool,
-) -> AsyncIterator[ChatResponse]:
+) -> ChatResponseAsyncGen:
     for item in head:
         yield mark(item, model=model, degraded=degraded, fallback=fallback)
     async for item in gen:
         yield mark(item, model=model, degraded=degraded, fallback=fallback)
+
+
+def _one(item: T) -> Generator[T, None, None]:
+    """A generator of one item: the sync stream of a whole answer."""
+    yield item

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -148,7 +149,7 @@ class ExtractiveLLM(LLM):
     ) -> ChatResponseAsyncGen:
         text = await asyncio.to_thread(self._answer_messages, messages)
 
-        async def gen() -> AsyncIterator[ChatResponse]:
+        async def gen() -> ChatResponseAsyncGen:
             so_far = ""
             for piece in _pieces(text):
                 so_far += piece
@@ -163,7 +164,8 @@ class ExtractiveLLM(LLM):
     async def acomplete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponse:
-        return self.complete(prompt, formatted, **kwargs)
+        response: CompletionResponse = self.complete(prompt, formatted, **kwargs)
+        return response
 
     @llm_completion_callback()
     @override
@@ -172,7 +174,7 @@ class ExtractiveLLM(LLM):
     ) -> CompletionResponseAsyncGen:
         sync_gen = self.stream_complete(prompt, formatted, **kwargs)
 
-        async def gen() -> AsyncIterator[CompletionResponse]:
+        async def gen() -> CompletionResponseAsyncGen:
             for item in sync_gen:
                 yield item
 
@@ -196,10 +198,12 @@ def build_llm(
     *,
     last_resort: LLM | None = None,
     observer: PipelineObserver | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> LLM:
     """The answering model: the extractive answerer, or configured models falling back to it.
 
-    ``observer`` hears of every model attempt, fallback and breaker change.
+    ``observer`` hears of every model attempt, fallback and breaker change; ``clock`` times the
+    breakers' cool-downs (a test passes a clock it moves by hand).
     """
     extractive = last_resort or build_extractive_llm(settings)
     if not settings.llm_model:
@@ -225,6 +229,7 @@ def build_llm(
         breaker = CircuitBreaker(
             failure_threshold=settings.llm_breaker_failures,
             cooldown_s=settings.llm_breaker_cooldown_s,
+            clock=clock,
         )
         routes.append(
             ModelRoute(

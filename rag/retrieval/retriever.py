@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
-from typing import Literal
+from typing import Literal, cast
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
@@ -79,18 +80,13 @@ class QdrantRetriever(BaseRetriever):
         self._filter = query_filter
 
     def scoped(self, query_filter: models.Filter | None) -> QdrantRetriever:
-        """The same retriever searching only the points ``query_filter`` matches."""
-        return QdrantRetriever(
-            client=self._client,
-            vector_store=self._store,
-            embed_model=self._embed_model,
-            top_k=self._top_k,
-            mode=self._mode,
-            keyword_weight=self._keyword_weight,
-            depth=self._depth,
-            lock=self._lock,
-            query_filter=query_filter,
-        )
+        """The same retriever searching only the points ``query_filter`` matches.
+
+        A shallow copy: the client, store, model, lock and every setting are shared.
+        """
+        view = copy.copy(self)
+        view._filter = query_filter
+        return view
 
     def _search(
         self, query: list[float] | models.SparseVector, using: str, limit: int
@@ -135,7 +131,8 @@ class QdrantRetriever(BaseRetriever):
         """``points`` with each page's chunks past ``max_per_page`` moved behind the others."""
         if not self._max_per_page:
             return points
-        kept, deferred = [], []
+        kept: list[models.ScoredPoint] = []
+        deferred: list[models.ScoredPoint] = []
         seen: dict[str, int] = {}
         for point in points:
             page = str((point.payload or {}).get("source_path", point.id))
@@ -163,5 +160,8 @@ class QdrantRetriever(BaseRetriever):
 def _cosine(point: models.ScoredPoint, embedding: list[float]) -> float:
     """Cosine of a point's (normalised) dense vector with the (normalised) query embedding."""
     vectors = point.vector if isinstance(point.vector, dict) else {}
-    vector = vectors.get(DENSE_VECTOR) or []
-    return sum(a * b for a, b in zip(vector, embedding, strict=False))
+    vector = vectors.get(DENSE_VECTOR)
+    if not isinstance(vector, list):
+        return 0.0
+    dense = cast("list[float]", vector)  # the dense vector is one list of floats, not a multivector
+    return sum(a * b for a, b in zip(dense, embedding, strict=False))

@@ -36,9 +36,9 @@ def _vector(weights: dict[int, float]) -> tuple[list[int], list[float]]:
 def _document_terms(text: str) -> list[str]:
     """The chunk's terms, those of its heading path repeated ``HEADING_WEIGHT`` times."""
     if not text.startswith(HEADING_PREFIX):
-        return terms(text)
+        return terms(text, identifiers=True)
     heading, _, body = text[len(HEADING_PREFIX) :].partition("\n\n")
-    return terms(heading) * HEADING_WEIGHT + terms(body)
+    return terms(heading, identifiers=True) * HEADING_WEIGHT + terms(body, identifiers=True)
 
 
 def encode_document(text: str) -> tuple[list[int], list[float]]:
@@ -51,7 +51,7 @@ def encode_document(text: str) -> tuple[list[int], list[float]]:
 
 def encode_query(text: str) -> tuple[list[int], list[float]]:
     """Each distinct query term once; Qdrant multiplies by its IDF."""
-    return _vector(dict.fromkeys((term_index(t) for t in terms(text)), 1.0))
+    return _vector(dict.fromkeys((term_index(t) for t in terms(text, identifiers=True)), 1.0))
 
 
 def encode_documents(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:

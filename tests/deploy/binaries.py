@@ -6,10 +6,9 @@ Where one is missing the test skips, naming the package, except in CI (``CI=true
 
 from __future__ import annotations
 
-import os
 import shutil
 
-import pytest
+from tests.utils.services import require_service
 
 PACKAGES = {
     "promtool": "prometheus",
@@ -19,17 +18,10 @@ PACKAGES = {
 }
 
 
-def required_in_ci() -> bool:
-    """True where missing tools or services must fail the run rather than skip."""
-    return os.environ.get("CI") == "true" or os.environ.get("RAG_REQUIRE_SERVICES") == "1"
-
-
 def require_binary(name: str) -> str:
     """The path of tool ``name``; skips (fails in CI) when it is not installed."""
     path = shutil.which(name)
-    if path:
-        return path
-    reason = f"{name} not found: apt-get install {PACKAGES.get(name, name)}"
-    if required_in_ci():
-        pytest.fail(reason)
-    pytest.skip(reason)
+    package = PACKAGES.get(name, name)
+    require_service(path is not None, f"{name} not found: apt-get install {package}")
+    assert path is not None
+    return path

@@ -13,9 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-from tests.deploy.binaries import required_in_ci
+from tests.utils.services import require_service
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTAINERS_CONF = ROOT / "deploy" / "podman" / "containers.conf"
@@ -25,11 +23,8 @@ BUILD_SCRIPT = ROOT / "deploy" / "podman" / "build-image.sh"
 def require_podman() -> str:
     """The podman path; skips (fails in CI) when podman or its runtime is missing."""
     missing = [tool for tool in ("podman", "runc", "debootstrap") if not shutil.which(tool)]
-    if missing:
-        reason = f"{', '.join(missing)} not found: apt-get install podman buildah runc debootstrap"
-        if required_in_ci():
-            pytest.fail(reason)
-        pytest.skip(reason)
+    reason = f"{', '.join(missing)} not found: apt-get install podman buildah runc debootstrap"
+    require_service(not missing, reason)
     return shutil.which("podman") or "podman"
 
 

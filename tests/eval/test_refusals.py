@@ -69,3 +69,5 @@ def test_an_answer_that_opens_mid_sentence_is_flagged():
     assert not starts_mid_sentence("The zero moment point is ... [1]")
     assert not starts_mid_sentence("```python\nx = 1\n```\n\n(code from [1])")
     assert not starts_mid_sentence("- **Goal**: what to do [1]")
+    assert not starts_mid_sentence("- `ros2 topic list` lists topics [1]")
+    assert not starts_mid_sentence("`configureStore` sets up the store [1]")

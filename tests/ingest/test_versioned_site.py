@@ -18,6 +18,7 @@ from ingest.docusaurus import read_page
 from ingest.pipeline import source_files
 from ingest.site import SiteConfig, SiteError, site_layout
 from tests.ingest.versioned_build import SAMPLE, TRUTH_FILE, build_truth
+from tests.utils.services import require_service
 
 SITE_CONFIG = SiteConfig.from_json(SAMPLE / "site.json")
 
@@ -127,10 +128,6 @@ def _npm_available() -> bool:
 @pytest.mark.slow
 def test_committed_truth_equals_a_fresh_docusaurus_build(tmp_path_factory: pytest.TempPathFactory):
     """Rebuild the sample with real Docusaurus; the committed truth must be what it yields."""
-    if not _npm_available():
-        reason = "Node/npm not installed: the Docusaurus build cannot run"
-        if os.environ.get("RAG_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{reason} (RAG_REQUIRE_SERVICES=1)")
-        pytest.skip(reason)
+    require_service(_npm_available(), "Node/npm not installed: the Docusaurus build cannot run")
     work = Path(os.environ.get("RAG_DOCUSAURUS_WORK", tmp_path_factory.mktemp("docusaurus")))
     assert build_truth(work)["locales"] == truth()

@@ -10,16 +10,16 @@ from __future__ import annotations
 import os
 import uuid
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from tests.utils.services import require_service
+
 POSTGRES_URL = os.environ.get(
     "RAG_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
-REQUIRE_SERVICES = os.environ.get("RAG_REQUIRE_SERVICES") == "1"
 
 
 async def admin_sql(sql: str) -> None:
@@ -38,9 +38,7 @@ def unreachable(exc: BaseException) -> None:
     """Skip the test because PostgreSQL did not answer; fail instead under CI."""
     where = make_url(POSTGRES_URL).render_as_string(hide_password=True)
     reason = f"PostgreSQL at {where} is unreachable: {exc!r}"
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{reason} (RAG_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
+    require_service(False, reason)
 
 
 async def require_postgres() -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import uuid
 
-import pytest
 import redis
 
+from tests.utils.services import require_service
+
 REDIS_URL = os.environ.get("RAG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-REQUIRE_SERVICES = os.environ.get("RAG_REQUIRE_SERVICES") == "1"
 
 
 def require_redis() -> str:
@@ -23,9 +23,7 @@ def require_redis() -> str:
         client.ping()
     except redis.RedisError as exc:
         reason = f"Redis at {REDIS_URL} is unreachable: {type(exc).__name__}: {exc}"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{reason} (RAG_REQUIRE_SERVICES=1)")
-        pytest.skip(reason)
+        require_service(False, reason)
     finally:
         client.close()
     return REDIS_URL

@@ -1,4 +1,4 @@
-"""Answers a person would write: the answer first, reading order, code with its introduction."""
+"""Shaped answers (``shape=True``): the answer first, reading order, code with its introduction."""
 
 from rag.answer.extractive import (
     Support,
@@ -40,7 +40,7 @@ ORDER = Passage(
 
 
 def test_a_definition_leads_the_answer_not_the_formula():
-    answer = extractive_answer("What is the zero moment point?", [ZMP])
+    answer = extractive_answer("What is the zero moment point?", [ZMP], shape=True)
     assert answer.startswith("The zero moment point is the point on the ground")
     assert "ZMP_x =" not in answer.split("[1]")[0]
 
@@ -53,7 +53,9 @@ def test_shapes_are_recognised():
 
 
 def test_a_code_block_comes_with_the_sentence_that_introduces_it_and_its_fences():
-    answer = extractive_answer("How do I rename a topic with remappings at launch?", [LAUNCH])
+    answer = extractive_answer(
+        "How do I rename a topic with remappings at launch?", [LAUNCH], shape=True
+    )
     intro = answer.index("pass remappings to the node:")
     code = answer.index("```python\nNode(")
     assert intro < code
@@ -63,7 +65,7 @@ def test_a_code_block_comes_with_the_sentence_that_introduces_it_and_its_fences(
 
 def test_sentences_of_one_passage_stay_in_reading_order():
     answer = extractive_answer(
-        "What does the service client do with the request and the response?", [ORDER]
+        "What does the service client do with the request and the response?", [ORDER], shape=True
     )
     positions = [answer.find(s) for s in ("sends one request", "waits for that response")]
     assert all(p >= 0 for p in positions)
@@ -74,7 +76,7 @@ def test_a_vague_question_about_a_selection_is_explained_from_the_book_around_it
     selected = "The client waits for that response before it continues."
     selection = Passage(index=1, title=SELECTION_TITLE, section="Service calls", text=selected)
     book = Passage(index=2, title=ORDER.title, section=ORDER.section, text=ORDER.text)
-    answer = extractive_answer("What does this mean?", [selection, book])
+    answer = extractive_answer("What does this mean?", [selection, book], shape=True)
     assert answer != NOT_COVERED
     assert selected not in answer  # not echoed back
     assert "sends one request" in answer
@@ -83,7 +85,7 @@ def test_a_vague_question_about_a_selection_is_explained_from_the_book_around_it
 
 def test_a_selection_with_nothing_around_it_is_still_answered_from_itself():
     selection = Passage(index=1, title=SELECTION_TITLE, section="", text=ORDER.text)
-    answer = extractive_answer("What does this mean?", [selection])
+    answer = extractive_answer("What does this mean?", [selection], shape=True)
     assert cited_indexes(answer) == [1]
 
 
@@ -101,3 +103,12 @@ def test_support_carries_the_gate_signals():
     assert named.unmatched == ("Atlas",)
     assert named.score(0.25) == 0.0
     assert Support(coverage=0.0, similarity=None, unmatched=(), selection=True).score(0.25) == 1.0
+
+
+def test_unshaped_answers_keep_passage_rank_order_and_quote_a_selection():
+    answer = extractive_answer("What is the zero moment point?", [ZMP])
+    assert answer.startswith("ZMP_x")  # the passage's reading order, formula first
+    selected = "The client waits for that response before it continues."
+    selection = Passage(index=1, title=SELECTION_TITLE, section="Service calls", text=selected)
+    book = Passage(index=2, title=ORDER.title, section=ORDER.section, text=ORDER.text)
+    assert 1 in cited_indexes(extractive_answer("What does this mean?", [selection, book]))

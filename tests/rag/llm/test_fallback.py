@@ -50,7 +50,9 @@ def _fresh_simulator(sim: Simulator) -> None:
     sim.reset()
 
 
-def build(sim: Simulator, **overrides: Any) -> FallbackLLM:
+def build(
+    sim: Simulator, clock: Callable[[], float] = time.monotonic, **overrides: Any
+) -> FallbackLLM:
     """``build_llm`` on settings for ``primary`` then ``backup``, with short timeouts."""
     values: dict[str, Any] = {
         "llm_base_url": sim.v1_url,
@@ -63,7 +65,7 @@ def build(sim: Simulator, **overrides: Any) -> FallbackLLM:
         "llm_total_budget_s": 5.0,
         **overrides,
     }
-    llm = build_llm(Settings(_env_file=None, **values))  # type: ignore[call-arg]
+    llm = build_llm(Settings(_env_file=None, **values), clock=clock)  # type: ignore[call-arg]
     assert isinstance(llm, FallbackLLM)
     assert [route.name for route in llm.routes] == [PRIMARY, BACKUP]
     return llm
@@ -324,8 +326,8 @@ async def test_every_model_down_gives_the_extractive_answer_with_citations(
 
 # --- circuit breaker, end to end ------------------------------------------------------------
 
-BREAKER = {"llm_max_attempts": 1, "llm_breaker_failures": 2, "llm_breaker_cooldown_s": 0.5}
-COOLDOWN = 0.55
+BREAKER = {"llm_max_attempts": 1, "llm_breaker_failures": 2, "llm_breaker_cooldown_s": 30}
+COOLDOWN = 30  # moved on a fake clock: nobody waits
 
 
 async def open_primary_breaker(sim: Simulator, llm: FallbackLLM) -> None:
@@ -337,9 +339,9 @@ async def open_primary_breaker(sim: Simulator, llm: FallbackLLM) -> None:
 
 
 async def test_an_open_breaker_sends_nothing_and_a_good_probe_closes_it(
-    sim: Simulator, make_llm: Callable[..., FallbackLLM]
+    sim: Simulator, make_llm: Callable[..., FallbackLLM], clock: FakeClock
 ) -> None:
-    llm = make_llm(**BREAKER)
+    llm = make_llm(clock=clock, **BREAKER)
     breaker = llm.routes[0].breaker
     await open_primary_breaker(sim, llm)
 
@@ -347,7 +349,7 @@ async def test_an_open_breaker_sends_nothing_and_a_good_probe_closes_it(
     assert [await model_of(llm) for _ in range(3)] == [BACKUP] * 3
     assert sim.requests(PRIMARY) == 2  # nothing was sent while open
 
-    await asyncio.sleep(COOLDOWN)
+    clock.advance(COOLDOWN)
     assert breaker.state is BreakerState.HALF_OPEN
     assert await model_of(llm) == PRIMARY
     assert sim.requests(PRIMARY) == 3  # exactly one probe
@@ -357,32 +359,32 @@ async def test_an_open_breaker_sends_nothing_and_a_good_probe_closes_it(
 
 
 async def test_a_failed_probe_reopens_the_breaker(
-    sim: Simulator, make_llm: Callable[..., FallbackLLM]
+    sim: Simulator, make_llm: Callable[..., FallbackLLM], clock: FakeClock
 ) -> None:
-    llm = make_llm(**BREAKER)
+    llm = make_llm(clock=clock, **BREAKER)
     breaker = llm.routes[0].breaker
     await open_primary_breaker(sim, llm)
 
-    await asyncio.sleep(COOLDOWN)
+    clock.advance(COOLDOWN)
     assert await model_of(llm) == BACKUP
     assert sim.requests(PRIMARY) == 3  # the probe
     assert breaker.state is BreakerState.OPEN
     assert await model_of(llm) == BACKUP
     assert sim.requests(PRIMARY) == 3  # open again: nothing sent
 
-    await asyncio.sleep(COOLDOWN)
+    clock.advance(COOLDOWN)
     assert await model_of(llm) == BACKUP
     assert sim.requests(PRIMARY) == 4  # the next cool-down ends with one more probe
 
 
 async def test_half_open_lets_a_single_probe_through_concurrent_calls(
-    sim: Simulator, make_llm: Callable[..., FallbackLLM]
+    sim: Simulator, make_llm: Callable[..., FallbackLLM], clock: FakeClock
 ) -> None:
-    llm = make_llm(**BREAKER)
+    llm = make_llm(clock=clock, **BREAKER)
     await open_primary_breaker(sim, llm)
     sim.configure(PRIMARY, error_rate=0, ttft_ms=300)  # the probe is still in flight below
 
-    await asyncio.sleep(COOLDOWN)
+    clock.advance(COOLDOWN)
     models = await asyncio.gather(*(model_of(llm) for _ in range(3)))
 
     assert sorted(models) == [BACKUP, BACKUP, PRIMARY]
@@ -391,15 +393,15 @@ async def test_half_open_lets_a_single_probe_through_concurrent_calls(
 
 
 async def test_a_probe_is_a_single_request_even_when_retries_are_allowed(
-    sim: Simulator, make_llm: Callable[..., FallbackLLM]
+    sim: Simulator, make_llm: Callable[..., FallbackLLM], clock: FakeClock
 ) -> None:
-    llm = make_llm(**{**BREAKER, "llm_max_attempts": 3})
+    llm = make_llm(clock=clock, **{**BREAKER, "llm_max_attempts": 3})
     sim.configure(PRIMARY, error_rate=1, error_kind="unavailable")
     assert [await model_of(llm), await model_of(llm)] == [BACKUP, BACKUP]
     opened_after = sim.requests(PRIMARY)
     assert opened_after == 6
 
-    await asyncio.sleep(COOLDOWN)
+    clock.advance(COOLDOWN)
     assert await model_of(llm) == BACKUP
     assert sim.requests(PRIMARY) == opened_after + 1  # is + 3
 

@@ -12,7 +12,8 @@ def test_camel_and_snake_case_split_and_stay_whole():
     assert identifier_parts("XMLParser") == ["xml", "parser"]
     assert identifier_parts("legacy_createStore") == ["legacy", "create", "store"]
     assert identifier_parts("store") == []
-    found = terms("Use httpBatchLink.")
+    found = terms("Use httpBatchLink.", identifiers=True)
+    assert terms("Use httpBatchLink.") == ["httpbatchlink"]  # the answerer's terms: whole
     assert "httpbatchlink" in found
     assert {"http", "batch", "link"} <= set(found)
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from qdrant_client import QdrantClient, models
 
+from rag.retrieval.retriever import QdrantRetriever
 from rag.retrieval.scopes import BookScope, UnknownScopeError, resolve_scope
+from rag.retrieval.vector_store import build_vector_store
 
 SITE = {
     "versions": ["current", "2.0", "1.0"],
@@ -58,3 +61,20 @@ def test_unknown_values_name_what_the_index_has(version, locale, field, known):
 def test_an_old_index_accepts_only_its_one_scope():
     with pytest.raises(UnknownScopeError):
         resolve_scope(None, "1.0", None)
+
+
+def test_a_scoped_retriever_keeps_every_setting_of_the_shared_one():
+    client = QdrantClient(location=":memory:")
+    base = QdrantRetriever(
+        client=client,
+        vector_store=build_vector_store(client, "book"),
+        embed_model=None,  # type: ignore[arg-type]  (not used: nothing is retrieved)
+        top_k=3,
+        mode="dense",
+        max_per_page=1,
+    )
+    query_filter = models.Filter(must=[])
+    scoped = base.scoped(query_filter)
+    shared = {k: v for k, v in vars(base).items() if k != "_filter"}
+    assert {k: v for k, v in vars(scoped).items() if k != "_filter"} == shared
+    assert (base._filter, scoped._filter) == (None, query_filter)
