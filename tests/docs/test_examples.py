@@ -23,6 +23,7 @@ from qdrant_client import QdrantClient
 from eval.dataset import load_dataset
 from eval.runner import run_questions
 from ingest.pipeline import IngestOptions, run_ingest
+from rag.answer.result import AnswerResult
 from rag.engine import build_qa
 from rag.retrieval.embeddings import LocalEmbedding, build_embed_model
 from rag.settings import Settings
@@ -121,15 +122,23 @@ def test_openai_compatible_provider_by_settings_and_as_an_object(
     settings = example.provider_settings(
         sample_index, base_url=sim.v1_url, api_key="test", model="primary"
     ).model_copy(update={"llm_timeout_s": 60.0, "llm_total_budget_s": 120.0})  # a busy machine
-    qa = build_qa(settings, client=client, embed_model=embed_model)
-    by_settings = asyncio.run(qa.answer(QUESTION))
-    asyncio.run(qa.aclose())
-    assert (by_settings.model, by_settings.degraded) == ("primary", False)
     llm = example.build_provider_llm(
         base_url=sim.v1_url, api_key="test", model="backup", timeout_s=60.0
     )
-    qa = wiring.assemble(sample_index, client=client, embed_model=embed_model, llm=llm)
-    as_object = asyncio.run(qa.answer(QUESTION))
+
+    async def ask_both() -> tuple[AnswerResult, AnswerResult]:
+        qa = build_qa(settings, client=client, embed_model=embed_model)
+        direct = wiring.assemble(sample_index, client=client, embed_model=embed_model, llm=llm)
+        try:
+            return await qa.answer(QUESTION), await direct.answer(QUESTION)
+        finally:  # the clients belong to this event loop: close them in it
+            await qa.aclose()
+            aclient = getattr(llm, "_aclient", None)  # OpenAILike's cached AsyncOpenAI
+            if aclient is not None:
+                await aclient.close()
+
+    by_settings, as_object = asyncio.run(ask_both())
+    assert (by_settings.model, by_settings.degraded) == ("primary", False)
     assert as_object.sources
     assert "[1]" in as_object.answer
     assert sim.requests("primary") >= 1
