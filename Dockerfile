@@ -4,8 +4,8 @@
 # bookworm: the Debian release of the local base (deploy/podman) and of the tested pg_dump 15
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
-# ---- build: a virtualenv with CPU torch and the project, then the book's index ----------------
-FROM ${BASE_IMAGE} AS build
+# ---- deps: a virtualenv with CPU torch and the dependencies (changes only with pyproject.toml) --
+FROM ${BASE_IMAGE} AS deps
 # CPU wheels of torch (the PyPI build pulls CUDA); point elsewhere for a mirror.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 # Extra pip options for this build only, e.g. "--cert /run/host-ca.crt --find-links /wheels"
@@ -29,23 +29,27 @@ RUN pip install $PIP_OPTIONS -c constraints.txt --index-url "$TORCH_INDEX_URL" t
     && find /opt/venv/lib/python3*/site-packages -mindepth 2 -type d -name tests -prune \
         -exec rm -rf {} +
 
+# ---- build: the project beside the virtualenv (a small layer per release), the book's index ----
+FROM deps AS build
 COPY README.md ./
 COPY rag rag
 COPY api api
 COPY ingest ingest
 COPY eval eval
 COPY perf perf
+# setuptools from the virtualenv (torch brings it): nothing to fetch for the build backend
 # hadolint ignore=SC2086
-RUN pip install $PIP_OPTIONS --no-deps . && rm -rf /src/build
+RUN pip install $PIP_OPTIONS --no-deps --no-build-isolation --target /opt/app . && rm -rf /src/build
+ENV PYTHONPATH=/opt/app PATH=/opt/app/bin:/opt/venv/bin:$PATH
 
 # The sample book's index, built here with the model the image ships (no network at run time).
 COPY sample_book/docs /app/sample_book/docs
 ENV RAG_DATA_DIR=/app/data
 RUN rag-ingest --quiet /app/sample_book/docs
 
-# ---- runtime: the virtualenv, the index, a non-root user --------------------------------------
+# ---- runtime: the virtualenv, the project, the index, a non-root user --------------------------
 FROM ${BASE_IMAGE}
-ENV PATH=/opt/venv/bin:$PATH \
+ENV PATH=/opt/app/bin:/opt/venv/bin:$PATH PYTHONPATH=/opt/app \
     PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
     RAG_DATA_DIR=/app/data RAG_DOCS_DIR=/app/sample_book/docs \
@@ -57,7 +61,8 @@ RUN apt-get update -qq \
 RUN groupadd --gid 10001 app \
     && useradd --uid 10001 --gid app --home-dir /app --no-create-home --shell /usr/sbin/nologin app
 WORKDIR /app
-COPY --from=build /opt/venv /opt/venv
+COPY --from=deps /opt/venv /opt/venv
+COPY --from=build /opt/app /opt/app
 COPY --from=build /app/sample_book /app/sample_book
 COPY --from=build --chown=app:app /app/data /app/data
 COPY deploy/container/start.sh deploy/container/migrate.sh deploy/container/readyz.py /app/bin/

@@ -290,3 +290,15 @@ def test_build_inputs_stay_out_of_the_image(image: str) -> None:
         assert container.exec("test", "-d", "/app/data/qdrant").returncode == 0, "no baked index"
     finally:
         container.remove()
+
+
+def test_the_code_and_index_layers_are_small(image: str) -> None:
+    """A release changes the project and index layers only; the dependencies' layer is reused
+    (built, pushed and pulled once per dependency change)."""
+    history = json.loads(podman("history", "--format", "json", image).stdout)
+    layers = {entry["CreatedBy"].strip(): int(entry["size"]) for entry in history}
+    (venv,) = [size for created, size in layers.items() if created.endswith(" in /opt/venv")]
+    (app,) = [size for created, size in layers.items() if created.endswith(" in /opt/app")]
+    assert venv > 500e6, venv
+    assert app < 50e6, app
+    FIGURES["code_layer_mb"] = round(app / 1e6, 1)
