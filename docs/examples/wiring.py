@@ -1,0 +1,59 @@
+"""Assemble the question-answering pipeline with parts of your own.
+
+``rag.engine.build_qa`` wires the default parts from settings. ``TextbookQA`` takes each part as
+an argument, so an extension builds it with its own retriever, model or ``TextbookQA`` subclass;
+this helper fills in the defaults for the parts it is not given.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from llama_index.core.llms.llm import LLM
+from llama_index.core.retrievers import BaseRetriever
+from qdrant_client import QdrantClient
+
+from rag.engine import TextbookQA
+from rag.llm.models import build_extractive_llm
+from rag.retrieval.embeddings import LocalEmbedding
+from rag.retrieval.retriever import QdrantRetriever
+from rag.retrieval.vector_store import build_vector_store
+from rag.settings import Settings
+
+
+def assemble(
+    settings: Settings,
+    *,
+    client: QdrantClient,
+    embed_model: LocalEmbedding,
+    retriever: BaseRetriever | None = None,
+    llm: LLM | None = None,
+    qa_class: type[TextbookQA] = TextbookQA,
+    lock: threading.Lock | None = None,
+) -> TextbookQA:
+    """A ``TextbookQA`` over an open client: the given parts, the defaults for the others.
+
+    ``lock`` serialises the calls through ``client`` (local Qdrant admits one at a time); a
+    retriever of your own that uses the client must take the same lock.
+    """
+    lock = lock or threading.Lock()
+    if retriever is None:
+        retriever = QdrantRetriever(
+            client=client,
+            vector_store=build_vector_store(client, settings.collection),
+            embed_model=embed_model,
+            top_k=settings.candidate_k,
+            mode=settings.retrieval_mode,
+            lock=lock,
+        )
+    extractive = build_extractive_llm(settings, embed_model=embed_model)
+    return qa_class(
+        retriever=retriever,  # type: ignore[arg-type]  # any BaseRetriever: only aretrieve is used
+        llm=llm or extractive,
+        fallback_llm=extractive,
+        client=client,
+        collection=settings.collection,
+        top_k=settings.top_k,
+        min_relevance=settings.min_relevance,
+        lock=lock,
+    )
