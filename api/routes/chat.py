@@ -45,12 +45,13 @@ router = APIRouter(prefix="/v1", tags=["chat"])
 
 KEEPALIVE_S = 10.0
 _ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorResponse, "description": "The session_id was not issued by this service."},
-    422: {
+    400: {
         "model": ErrorResponse,
-        "description": "The request is not valid (code `unknown_version` / `unknown_locale`: "
-        "the book has no such version or locale; the message lists those it has).",
+        "description": "The session_id was not issued by this service (code `invalid_session`), "
+        "or the book has no such version or locale (code `unknown_version` / `unknown_locale`; "
+        "the message lists those it has).",
     },
+    422: {"model": ErrorResponse, "description": "The request is not valid."},
     429: {
         "model": ErrorResponse,
         "description": "Over a rate limit (per session, per address, or new sessions per "
@@ -71,7 +72,7 @@ async def _scope(qa: TextbookQA, body: ChatRequest) -> BookScope:
     try:
         return await asyncio.to_thread(qa.resolve_scope, body.version, body.locale)
     except UnknownScopeError as exc:
-        raise ServiceError(422, f"unknown_{exc.field}", str(exc)) from exc
+        raise ServiceError(400, f"unknown_{exc.field}", str(exc)) from exc
 
 
 def _response(

@@ -10,7 +10,7 @@
  *   title, buttonLabel, placeholder, starterQuestions, labels   texts of the panel
  *   selectionButton show "Ask about this" next to a selection (default true)
  *   sendVersionAndLocale  send the page's docusaurus_version/docusaurus_locale with each question
- *                   (default true; the service answers 422 for a version or locale it has not indexed)
+ *                   (default true; the service answers 400 for a version or locale it has not indexed)
  */
 
 const DEFAULTS = {

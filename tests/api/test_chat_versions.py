@@ -140,12 +140,12 @@ def test_the_stream_is_filtered_too(client: TestClient):
         ),
     ],
 )
-def test_an_unknown_version_or_locale_is_a_clear_422(
+def test_an_unknown_version_or_locale_is_a_clear_400(
     client: TestClient, scope: dict[str, str], code: str, message: str
 ):
     for path in ("/v1/chat", "/v1/chat/stream"):
         response = client.post(path, json={"question": QUESTION, **scope})
-        assert response.status_code == 422
+        assert response.status_code == 400
         assert response.json()["error"]["code"] == code
         assert response.json()["error"]["message"] == message
 

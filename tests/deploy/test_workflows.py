@@ -23,6 +23,8 @@ from tests.utils.services import require_service
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 SCRIPT = re.compile(r"deploy/[\w./-]+\.sh")
+
+
 # The release and rollback steps land with the rollback drill; empty this set once they have.
 def load(name: str) -> dict[str, Any]:
     return yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
