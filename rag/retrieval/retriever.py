@@ -127,7 +127,7 @@ class QdrantRetriever(BaseRetriever):
         if self._mode == "dense":
             dense = self._search(embedding, DENSE_VECTOR, self._depth)
             cosine = {str(p.id): p.score for p in dense}
-            return self._to_nodes(self._diverse(dense)[: self._top_k], cosine)
+            return self._to_nodes(self._diverse(dense[: self._top_k]), cosine)
         dense = self._search(embedding, DENSE_VECTOR, self._depth)
         indices, values = encode_query(" ".join(strings))
         keyword = self._search(
@@ -144,8 +144,9 @@ class QdrantRetriever(BaseRetriever):
             if key not in cosine:
                 cosine[key] = _cosine(point, embedding)
         order = sorted(points, key=lambda key: cosine[key] + bonus.get(key, 0.0), reverse=True)
-        ranked = self._diverse([points[key] for key in order])
-        return self._to_nodes(ranked[: self._top_k], cosine)
+        # diversity reorders the best candidates; it never swaps one out for a weaker one
+        ranked = self._diverse([points[key] for key in order][: self._top_k])
+        return self._to_nodes(ranked, cosine)
 
     def _diverse(self, points: list[models.ScoredPoint]) -> list[models.ScoredPoint]:
         """``points`` with each page's chunks past ``max_per_page`` moved behind the others."""

@@ -26,7 +26,12 @@ def client(sample_index: Settings) -> Iterator[QdrantClient]:
 
 
 def _retriever(
-    client: QdrantClient, settings: Settings, embed_model: LocalEmbedding, mode: str
+    client: QdrantClient,
+    settings: Settings,
+    embed_model: LocalEmbedding,
+    mode: str,
+    *,
+    max_per_page: int | None = None,
 ) -> QdrantRetriever:
     return QdrantRetriever(
         client=client,
@@ -34,6 +39,7 @@ def _retriever(
         embed_model=embed_model,
         top_k=10,
         mode=mode,  # type: ignore[arg-type]
+        max_per_page=max_per_page,  # fusion alone: page diversity reorders on purpose
     )
 
 
@@ -79,3 +85,20 @@ def test_a_vague_question_about_a_selection_retrieves_the_chunk_it_came_from(
         comparable_text(selection) not in comparable_text(n.node.get_content())
         for n in question_only
     )
+
+
+def test_page_diversity_reorders_the_best_candidates_and_swaps_none_out(
+    client: QdrantClient, sample_index: Settings, embed_model: LocalEmbedding
+):
+    plain = _retriever(client, sample_index, embed_model, "hybrid")
+    diverse = _retriever(client, sample_index, embed_model, "hybrid", max_per_page=1)
+    reordered = 0
+    for question in [q.question for q in load_dataset(SAMPLE_QA) if q.answerable][:12]:
+        fused = [n.node.node_id for n in plain.retrieve(question)]
+        spread = diverse.retrieve(question)
+        assert sorted(n.node.node_id for n in spread) == sorted(fused)
+        pages = [n.node.metadata.get("source_path") for n in spread]
+        firsts = [p for i, p in enumerate(pages) if p not in pages[:i]]
+        assert pages[: len(firsts)] == firsts  # every page's best chunk before any second one
+        reordered += [n.node.node_id for n in spread] != fused
+    assert reordered
