@@ -21,6 +21,7 @@ import pytest
 
 from perf.serving import run_service
 from rag.settings import Settings
+from tests.utils.book_site import CHROMIUM_ARGS
 from tests.utils.services import require_service
 from tests.utils.simulator import Simulator
 
@@ -30,14 +31,7 @@ ARTIFACT = ROOT / "reports" / "artifacts" / "admin-dashboard.png"
 KEY = "dashboard-test-admin-key"
 PRICES = {"primary": [100.0, 400.0], "backup": [50.0, 200.0]}
 CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *CHROMIUM_ARGS,
     "--hide-scrollbars",
     "--virtual-time-budget=12000",  # the page polls at once, then every 5 s
 ]
