@@ -11,7 +11,6 @@ import asyncio
 import importlib.util
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -25,6 +24,7 @@ from eval.runner import run_questions
 from ingest.pipeline import IngestOptions, run_ingest
 from rag.answer.result import AnswerResult
 from rag.engine import build_qa
+from rag.retrieval.book_index import BookIndex
 from rag.retrieval.embeddings import LocalEmbedding, build_embed_model
 from rag.settings import Settings
 from tests.conftest import SAMPLE_BOOK, SAMPLE_QA
@@ -96,16 +96,16 @@ def test_one_source_per_page_qa_cites_distinct_pages(sample_index, embed_model, 
 @pytest.mark.slow
 def test_stock_llamaindex_retriever_answers_with_citations(sample_index, embed_model, client):
     wiring, example = _load("wiring"), _load("llamaindex_retriever")
-    lock = threading.Lock()
+    index = BookIndex(client, sample_index.collection, local=True)
     retriever = example.build_stock_retriever(
         client,
         sample_index.collection,
         embed_model=embed_model,
         top_k=sample_index.candidate_k,
-        lock=lock,
+        index=index,
     )
     qa = wiring.assemble(
-        sample_index, client=client, embed_model=embed_model, retriever=retriever, lock=lock
+        sample_index, client=client, embed_model=embed_model, retriever=retriever, index=index
     )
     result = asyncio.run(qa.answer(QUESTION))
     assert result.sources, result.answer
