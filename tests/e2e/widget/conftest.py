@@ -1,8 +1,10 @@
 """The sample book as a real Docusaurus 3.10 site with the chat plugin, served on loopback next to
 ``rag-serve`` (the LLM simulator as its model), and Debian's Chromium driven by Playwright.
 
-One service, one site build and one browser per test session; each test gets a fresh browser
-context (empty localStorage), and fails on any console error it did not expect. Screenshots go to
+One service, one site build and one browser per test module, all stopped when the module ends:
+Playwright's sync API runs an event loop on the main thread and the service holds the sample
+index's folder, so neither may outlive these tests. Each test gets a fresh browser context (empty
+localStorage), and fails on any console error it did not expect. Screenshots go to
 ``reports/screenshots/`` (``make widget-screenshots`` regenerates them).
 """
 
@@ -37,19 +39,19 @@ from tests.utils.node_tools import npm_ci, require_chromium, require_node
 from tests.utils.simulator import ModelKnobs, Simulator, run_simulator
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def site_port() -> int:
     return free_port()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def widget_sim() -> Iterator[Simulator]:
     """The model answers at 40 tokens a second: streaming shows, and a stop lands mid-answer."""
     with run_simulator({"primary": ModelKnobs(ttft_ms=150, tps=40)}) as simulator:
         yield simulator
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def api_service(
     sample_index: Settings,
     widget_sim: Simulator,
@@ -75,7 +77,7 @@ def api_service(
         yield base, database
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def site_build(api_service: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``docusaurus build`` of the sample book with the plugin pointing at the running service."""
     require_node()
@@ -96,7 +98,7 @@ def site_build(api_service: tuple[str, Path], tmp_path_factory: pytest.TempPathF
     return out
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(
     site_build: Path, site_port: int, api_service: tuple[str, Path], widget_sim: Simulator
 ) -> Iterator[Stack]:
@@ -121,7 +123,7 @@ def stack(
             METRICS.write_text(json.dumps({"site_build_s": running.build_s, **running.timings}))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     chromium = require_chromium()
     from playwright.sync_api import sync_playwright
