@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rag.answer.prompts import NOT_COVERED, SELECTION_TITLE, Passage
-from rag.text import is_code_block, is_table, split_blocks, split_sentences, terms
+from rag.text import FENCE_RE, is_code_block, is_table, split_blocks, split_sentences, terms
 
 MAX_CODE_LINES = 24
 SELECTION_BONUS = 0.1
@@ -90,6 +90,15 @@ def units_of(passage: Passage) -> list[Unit]:
         blocks = []
         pieces = _code_selection_units(passage.text)
     for block in blocks:
+        lines = block.splitlines()
+        if is_code_block(block) and (len(lines) < 2 or not FENCE_RE.match(lines[-1])):
+            # a fence the chunk cut in two (its other half is in the next chunk): quoting it
+            # would leave the answer's fences unbalanced, so its lines are read as text
+            block = "\n".join(lines[1:])
+            if not block.strip():
+                continue
+            pieces.extend((s, False) for s in split_sentences(" ".join(block.split())))
+            continue
         if is_code_block(block):
             if len(block.splitlines()) <= MAX_CODE_LINES + 2:
                 pieces.append((block, True))
