@@ -84,7 +84,10 @@ def test_ingest_while_serving_switches_to_the_new_version(
     status, after = ask(admin_client)
     assert status == 200
     assert "thirty-seven centimetres" in after["answer"]
-    assert after["cached"] is False  # the old version's refusal is not served from the cache
+    # the old version's refusal is never served from the cache; a cached answer is fine only
+    # when a question asked after the switch (but before the job reported success) made it
+    answered_from_new = any("thirty-seven" in answer for _, answer in during)
+    assert after["cached"] is False or answered_from_new, during
     assert any(s["url"].endswith("#quokka-stride-controller") for s in after["sources"])
 
 
