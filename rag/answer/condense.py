@@ -60,13 +60,34 @@ class Turn:
     answer: str
 
 
+#: Words that refer back only when they stand alone: "call one", but "one node", "the same topic".
+_DETERMINERS = frozenset({"one", "ones", "same", "such"})
+#: A question with more topic words than this carries its own topic, pronouns or not.
+_SELF_CONTAINED_TERMS = 4
+
+
 def is_follow_up(question: str) -> bool:
-    """True when a question leans on what came before (pronouns, openers, no topic words)."""
+    """True when a question leans on what came before (pronouns, openers, no topic words).
+
+    A pronoun makes a follow-up only when its referent cannot be in the question itself: the
+    question is short, or fewer than two topic words come before the pronoun. "How does a
+    walking controller use it?" leans on the conversation; "What is a PID loop and why does it
+    oscillate?" does not.
+    """
     lowered = question.strip().lower()
-    words = _WORD_RE.findall(lowered)
-    if lowered.startswith(_OPENERS) or any(w in _ANAPHORA for w in words):
+    if lowered.startswith(_OPENERS):
         return True
+    words = _WORD_RE.findall(lowered)
     content = terms(question)
+    for i, word in enumerate(words):
+        if word not in _ANAPHORA:
+            continue
+        if word in _DETERMINERS and i + 1 < len(words) and terms(words[i + 1]):
+            continue  # "one battery charge": a number or determiner, not a pronoun
+        before = terms(" ".join(words[:i]))
+        if len(content) <= _SELF_CONTAINED_TERMS or len(before) < 2:
+            return True
+        break
     return not content or (len(content) == 1 and not named_terms(question))
 
 

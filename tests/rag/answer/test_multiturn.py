@@ -29,6 +29,13 @@ CONVERSATIONS = [
         ("Why?", True),
         ("What is the zero moment point?", False),
         ("How do ROS 2 services work?", False),
+        ("How does a walking controller use it?", True),
+        ("How do I call one from a timer without blocking the executor?", True),
+        # pronouns whose referent is in the question itself
+        ("What is a PID loop and why does it oscillate when the gain is too high?", False),
+        ("Why does the planner replan so often, and how long does it take on a laptop?", False),
+        ("Can I run one node per container?", False),
+        ("How long does the robot walk on one battery charge?", False),
     ],
 )
 def test_follow_ups_are_recognised(question: str, follow_up: bool):
