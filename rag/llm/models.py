@@ -27,14 +27,15 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.llm import LLM
-from llama_index.llms.openai_like import OpenAILike
 from pydantic import Field, PrivateAttr
 from typing_extensions import override
 
 from rag.answer.extractive import extractive_answer
 from rag.answer.prompts import Passage, parse_prompt
 from rag.llm.breaker import CircuitBreaker
-from rag.llm.fallback import FallbackLLM, ModelRoute, RetryPolicy
+from rag.llm.fallback import FallbackLLM
+from rag.llm.guarded import GuardedLLM
+from rag.llm.retry import RetryPolicy
 from rag.observer import PipelineObserver
 from rag.retrieval.vector_cache import VectorCache
 from rag.settings import Settings
@@ -238,26 +239,25 @@ def build_llm(
         base_url = settings.llm_base_url
         if position > 0 and settings.llm_fallback_base_url:
             base_url = settings.llm_fallback_base_url
-        llm = OpenAILike(
-            model=name,
-            api_base=base_url,
-            api_key=api_key,
-            is_chat_model=True,
-            context_window=settings.llm_context_window,
-            max_tokens=settings.llm_max_output_tokens,
-            temperature=settings.llm_temperature,
-            timeout=settings.llm_timeout_s,
-            max_retries=0,  # FallbackLLM retries, with its own budget
-            additional_kwargs={"stream_options": {"include_usage": True}},
-        )
         breaker = CircuitBreaker(
             failure_threshold=settings.llm_breaker_failures,
             cooldown_s=settings.llm_breaker_cooldown_s,
             clock=clock,
         )
         routes.append(
-            ModelRoute(
-                name=name, llm=llm, breaker=breaker, max_in_flight=settings.llm_max_in_flight
+            GuardedLLM.openai_compatible(
+                name,
+                base_url=base_url,
+                api_key=api_key,
+                timeout_s=settings.llm_timeout_s,
+                breaker=breaker,
+                max_in_flight=settings.llm_max_in_flight,
+                observer=observer,
+                prices=settings.llm_prices,
+                context_window=settings.llm_context_window,
+                max_tokens=settings.llm_max_output_tokens,
+                temperature=settings.llm_temperature,
+                additional_kwargs={"stream_options": {"include_usage": True}},
             )
         )
     policy = RetryPolicy(
@@ -270,6 +270,4 @@ def build_llm(
         max_in_flight=settings.llm_max_in_flight,
         queue_wait_s=settings.llm_queue_wait_s,
     )
-    return FallbackLLM(
-        routes, extractive, policy=policy, observer=observer, prices=settings.llm_prices
-    )
+    return FallbackLLM(routes, extractive, policy=policy, observer=observer)

@@ -105,13 +105,13 @@ def run_simulator(models: dict[str, ModelKnobs], *, seed: int = 1234) -> Iterato
 
 
 def openai_clients(llm: LLM) -> list[openai.AsyncOpenAI]:
-    """The ``AsyncOpenAI`` clients the routes of a FallbackLLM have opened (OpenAILike caches one).
+    """The ``AsyncOpenAI`` clients the guarded models of a FallbackLLM own.
 
     ``FallbackLLM.aclose()`` closes them; tests read them to check that it did.
     """
     routes = getattr(llm, "routes", [])
-    clients = (getattr(route.llm, "_aclient", None) for route in routes)
-    return [client for client in clients if client is not None]
+    clients = (client for route in routes for client in getattr(route, "clients", ()))
+    return [client for client in clients if isinstance(client, openai.AsyncOpenAI)]
 
 
 def simulator_llm_settings(base: Settings, sim: Simulator, **overrides: Any) -> Settings:
