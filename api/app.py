@@ -34,11 +34,11 @@ from api.security.origin_check import (
 )
 from api.security.ratelimit import RateLimiter, RateLimitHooks, build_rate_limiter
 from api.security.session_ids import SessionIdSigner
+from api.settings import ServiceSettings, get_service_settings
 from api.storage import ChatStore
 from rag.engine import TextbookQA, build_qa
 from rag.retrieval.embeddings import LocalEmbedding, build_embed_model
 from rag.retrieval.vector_store import build_qdrant_client
-from rag.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 SHUTDOWN_STORE_WAIT_S = 10.0
@@ -47,7 +47,7 @@ SHUTDOWN_STORE_WAIT_S = 10.0
 class AppState(TypedDict):
     """Objects shared by all requests, opened in the lifespan."""
 
-    settings: Settings
+    settings: ServiceSettings
     qa: TextbookQA
     store: ChatStore
     admin_keys: AdminKeys
@@ -60,7 +60,7 @@ class AppState(TypedDict):
 
 
 def create_app(
-    settings: Settings | None = None, *, embed_model: LocalEmbedding | None = None
+    settings: ServiceSettings | None = None, *, embed_model: LocalEmbedding | None = None
 ) -> FastAPI:
     """Build the app; ``uvicorn --factory api.app:create_app`` calls it with no arguments.
 
@@ -68,7 +68,7 @@ def create_app(
         settings: the settings; read from the environment when omitted.
         embed_model: an already loaded embedding model to share (tests); loaded at start-up if None.
     """
-    settings = settings or get_settings()
+    settings = settings or get_service_settings()
     metrics = Metrics.from_environment()
 
     @asynccontextmanager

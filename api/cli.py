@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from api.monitoring.logs import configure_logging
 from api.monitoring.metrics import MULTIPROC_ENV, clear_multiprocess_dir
-from rag.settings import get_settings
+from api.settings import get_service_settings
 
 logger = logging.getLogger("api.cli")
 
@@ -36,20 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        settings = get_settings()
+        settings = get_service_settings()
+        settings = settings.with_workers(args.workers or settings.workers)
     except ValidationError as exc:
         # the settings are unknown: outside development (as RAG_ENV says) the line is JSON too
         json_lines = os.environ.get("RAG_ENV", "development").strip() not in ("", "development")
         _error(f"rag-serve: error: {settings_errors(exc)}", json_lines=json_lines)
         return 1
-    args.workers = args.workers or settings.workers
-    if args.workers > 1 and settings.is_deployed and not settings.redis_url:
-        _error(
-            f"rag-serve: error: unsafe settings for RAG_ENV={settings.env}: several workers need "
-            "RAG_REDIS_URL (rate limits must be shared)",
-            json_lines=True,
-        )
+    except ValueError as exc:  # --workers refused by the production guard (deployed only)
+        _error(f"rag-serve: error: {exc}", json_lines=True)
         return 1
+    args.workers = settings.workers
     if args.workers > 1 and not settings.qdrant_url:
         _error(
             "rag-serve: error: several workers need a Qdrant server (set RAG_QDRANT_URL); "
@@ -116,7 +113,7 @@ def prepare_metrics_dir(workers: int) -> tuple[str | None, bool]:
 
 def worker_log_handler() -> logging.Handler:
     """The JSON log handler, set up again in each worker process uvicorn starts."""
-    configure_logging(get_settings())
+    configure_logging(get_service_settings())
     return logging.getLogger().handlers[0]
 
 

@@ -20,9 +20,9 @@ from api.security.ratelimit import (
     limit_reader,
 )
 from api.security.session_ids import verified_session_id
+from api.settings import ServiceSettings
 from api.storage import ChatStore
 from rag.engine import TextbookQA
-from rag.settings import Settings
 
 
 def get_qa(request: Request) -> TextbookQA:
@@ -31,9 +31,9 @@ def get_qa(request: Request) -> TextbookQA:
     return qa
 
 
-def get_app_settings(request: Request) -> Settings:
+def get_app_settings(request: Request) -> ServiceSettings:
     """The settings the app was built with."""
-    settings: Settings = request.state.settings
+    settings: ServiceSettings = request.state.settings
     return settings
 
 
@@ -45,7 +45,7 @@ def get_store(request: Request) -> ChatStore:
 
 QADep = Annotated[TextbookQA, Depends(get_qa)]
 StoreDep = Annotated[ChatStore, Depends(get_store)]
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+SettingsDep = Annotated[ServiceSettings, Depends(get_app_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 MonitorDep = Annotated[StatusMonitor, Depends(get_monitor)]
 #: the per-address limit of a reader request (429 past it), with its RateLimit headers

@@ -26,8 +26,8 @@ from api.db.session import (
     build_session_factory,
     check_database,
 )
+from api.settings import ServiceSettings
 from rag.answer.condense import Turn
-from rag.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class ChatStore:
         self._idle.set()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ChatStore:
+    def from_settings(cls, settings: ServiceSettings) -> ChatStore:
         """Engine and pool sized by the ``RAG_DB_*`` settings."""
         url = settings.resolved_database_url
         engine = build_engine(

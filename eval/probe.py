@@ -79,15 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     client = QdrantClient(path=str(settings.qdrant_path))
     try:
         run_ingest(
-            IngestOptions(
-                docs_dir=args.docs,
-                collection=settings.collection,
-                route_base_path=settings.route_base_path,
-                trailing_slash=settings.trailing_slash,
-                chunk_tokens=settings.chunk_tokens,
-                overlap_tokens=settings.chunk_overlap_tokens,
-                show_progress=False,
-            ),
+            IngestOptions.from_settings(settings, args.docs, show_progress=False),
             client=client,
             embed_model=embed,
         )

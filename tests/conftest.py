@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from qdrant_client import QdrantClient
 
+from api.settings import ServiceSettings
 from ingest.pipeline import IngestOptions, run_ingest
 from rag.retrieval.embeddings import LocalEmbedding, build_embed_model
 from rag.settings import Settings
@@ -30,18 +31,19 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def base_settings(tmp_path_factory: pytest.TempPathFactory) -> ServiceSettings:
+    """Default settings over a fresh data folder (the service's, so apps can be built on them)."""
     data_dir = tmp_path_factory.mktemp("data")
-    return Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
+    return ServiceSettings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
 
 
 @pytest.fixture(scope="session")
-def embed_model(base_settings: Settings) -> LocalEmbedding:
+def embed_model(base_settings: ServiceSettings) -> LocalEmbedding:
     return build_embed_model(base_settings)
 
 
 @pytest.fixture(scope="session")
-def sample_index(base_settings: Settings, embed_model: LocalEmbedding) -> Settings:
+def sample_index(base_settings: ServiceSettings, embed_model: LocalEmbedding) -> ServiceSettings:
     """The sample book ingested once into a local Qdrant index; yields settings pointing at it."""
     client = QdrantClient(path=str(base_settings.qdrant_path))
     try:

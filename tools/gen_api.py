@@ -27,11 +27,11 @@ METHODS = ("get", "post", "put", "patch", "delete")
 def served_openapi() -> dict[str, Any]:
     """The OpenAPI document of an app built from the default settings (no environment)."""
     from api.app import create_app
-    from rag.settings import Settings
+    from api.settings import ServiceSettings
 
     saved = {key: os.environ.pop(key) for key in list(os.environ) if key.startswith("RAG_")}
     try:
-        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        settings = ServiceSettings(_env_file=None)  # type: ignore[call-arg]
     finally:
         os.environ.update(saved)
     return create_app(settings).openapi()

@@ -30,7 +30,7 @@ from api.db.session import (
     is_sqlite,
 )
 from api.monitoring.logs import configure_logging
-from rag.settings import get_settings
+from api.settings import get_service_settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -168,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.action == "current" and args.revision is not None:
         parser.error("current takes no REVISION")
 
-    settings = get_settings()
+    settings = get_service_settings()
     url = settings.resolved_database_url
     configure_logging(settings)
     logging.getLogger("alembic.runtime.migration").addFilter(_only_steps)

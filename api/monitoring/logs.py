@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 
 from api.middleware.request_id import current_request_id
+from api.settings import ServiceSettings
 from rag.logs import configure_json_logging
-from rag.safety.redaction import settings_secrets
-from rag.settings import Settings
+from rag.safety.redaction import settings_secrets, url_passwords
 
 
 class RequestIdFilter(logging.Filter):
@@ -24,7 +24,17 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(settings: Settings | None = None) -> None:
+def service_secrets(settings: ServiceSettings) -> list[str]:
+    """Secrets to mask: the pipeline's, admin keys, session secret, database and Redis passwords."""
+    return [
+        *settings_secrets(settings),
+        *settings.admin_api_keys,
+        settings.session_secret.get_secret_value(),
+        *url_passwords(settings.database_url, settings.redis_url),
+    ]
+
+
+def configure_logging(settings: ServiceSettings | None = None) -> None:
     """Send the service's and uvicorn's logs to stderr as JSON lines (entry points call this).
 
     Args:
@@ -36,7 +46,7 @@ def configure_logging(settings: Settings | None = None) -> None:
         return
     configure_json_logging(
         settings.log_level,
-        secrets=settings_secrets(settings),
+        secrets=service_secrets(settings),
         log_reader_text=settings.log_reader_text,
         filters=[RequestIdFilter()],
     )

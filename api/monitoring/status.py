@@ -19,9 +19,9 @@ from fastapi import Request
 
 from api.db.session import StorageUnavailableError
 from api.monitoring.metrics import Metrics
+from api.settings import ServiceSettings
 from api.storage import ChatStore
 from rag.engine import TextbookQA
-from rag.settings import Settings
 
 logger = logging.getLogger(__name__)
 _VERSION = re.compile(r"__v(\d+)$")
@@ -98,7 +98,7 @@ class StatusMonitor:
 
     @classmethod
     def for_app(
-        cls, settings: Settings, *, qa: TextbookQA, store: ChatStore, metrics: Metrics
+        cls, settings: ServiceSettings, *, qa: TextbookQA, store: ChatStore, metrics: Metrics
     ) -> StatusMonitor:
         """A monitor over the app's pipeline and store; the budget gauges are set here."""
         metrics.set_budget(

@@ -13,7 +13,7 @@ from api.deps import AdminDep, SettingsDep, StoreDep
 from api.errors import ServiceError
 from api.ingest_jobs import IngestBusyError, IngestJob, IngestJobs
 from api.schemas import ErrorResponse
-from rag.settings import Settings
+from api.settings import ServiceSettings
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[AdminDep])
 
@@ -109,7 +109,7 @@ def _job_out(job: IngestJob) -> IngestJobOut:
     )
 
 
-def allowed_docs_dir(requested: str | None, settings: Settings) -> Path:
+def allowed_docs_dir(requested: str | None, settings: ServiceSettings) -> Path:
     """The folder to ingest, resolved, if the settings allow it.
 
     Allowed: ``RAG_DOCS_DIR`` itself, or ``RAG_DOCS_ROOTS`` and any folder under them. Symbolic

@@ -39,7 +39,7 @@ from redis.exceptions import RedisError
 from api.schemas import ChatRequest
 from api.security.client_address import ClientAddressResolver, limit_key
 from api.security.session_ids import SessionIdSigner, refuse_invalid_session
-from rag.settings import Settings
+from api.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class Policies:
     new_session: Policy
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Policies:
+    def from_settings(cls, settings: ServiceSettings) -> Policies:
         """Parse the limits the settings give (validated there)."""
         return cls(
             session=Policy("session", limits.parse(settings.rate_limit_session)),
@@ -202,7 +202,7 @@ class RateLimiter:
 
 
 def build_rate_limiter(
-    settings: Settings,
+    settings: ServiceSettings,
     hooks: RateLimitHooks | None = None,
     *,
     shared_retry_s: float = SHARED_RETRY_S,

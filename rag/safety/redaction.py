@@ -129,17 +129,31 @@ class RedactionFilter(logging.Filter):
         return True
 
 
-def settings_secrets(settings: Settings) -> list[str]:
-    """The secrets the settings hold: keys, the session secret, passwords in URLs."""
-    secrets = [*settings.admin_api_keys, settings.session_secret.get_secret_value()]
-    for secret in (settings.llm_api_key, settings.qdrant_api_key):
-        if secret is not None:
-            secrets.append(secret.get_secret_value())
-    for url in (settings.database_url, settings.redis_url, settings.qdrant_url):
+def url_passwords(*urls: str | None) -> list[str]:
+    """The passwords written in these URLs (``scheme://user:password@host``), if any."""
+    passwords = []
+    for url in urls:
         password = urlsplit(url).password if url else None
         if password:
-            secrets.append(password)
-    return secrets
+            passwords.append(password)
+    return passwords
 
 
-__all__ = ["MASK", "READER_TEXT_FIELDS", "RedactionFilter", "Redactor", "settings_secrets"]
+def settings_secrets(settings: Settings) -> list[str]:
+    """The secrets the pipeline's settings hold: the model and Qdrant keys, URL passwords."""
+    secrets = [
+        secret.get_secret_value()
+        for secret in (settings.llm_api_key, settings.qdrant_api_key)
+        if secret is not None
+    ]
+    return [*secrets, *url_passwords(settings.qdrant_url)]
+
+
+__all__ = [
+    "MASK",
+    "READER_TEXT_FIELDS",
+    "RedactionFilter",
+    "Redactor",
+    "settings_secrets",
+    "url_passwords",
+]

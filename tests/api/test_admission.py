@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.middleware.admission import Admission
+from api.settings import ServiceSettings
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 from tests.api.monitoring.support import parse, value
 from tests.utils.simulator import Simulator, simulator_llm_settings
 
@@ -84,7 +84,7 @@ def slow_model(sim: Simulator) -> Iterator[Simulator]:
 
 
 def test_past_the_queue_the_service_answers_503_overloaded_within_a_second_and_readyz_is_ok(
-    sample_index: Settings, embed_model: LocalEmbedding, slow_model: Simulator
+    sample_index: ServiceSettings, embed_model: LocalEmbedding, slow_model: Simulator
 ):
     settings = simulator_llm_settings(
         sample_index,

@@ -4,13 +4,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.settings import ServiceSettings
 from rag.answer.prompts import NOT_COVERED, SELECTION_TITLE, cited_indexes
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 
 
 @pytest.fixture(scope="module")
-def client(sample_index: Settings, embed_model: LocalEmbedding) -> Iterator[TestClient]:
+def client(sample_index: ServiceSettings, embed_model: LocalEmbedding) -> Iterator[TestClient]:
     with TestClient(create_app(sample_index, embed_model=embed_model)) as test_client:
         yield test_client
 

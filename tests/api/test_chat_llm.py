@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app
+from api.settings import ServiceSettings
 from rag.answer.prompts import NOT_COVERED, cited_indexes
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 from tests.utils.simulator import Simulator, openai_clients, simulator_llm_settings
 
 PRIMARY, BACKUP = "primary", "backup"
@@ -30,7 +30,7 @@ def _fresh_simulator(sim: Simulator) -> None:
 
 @pytest.fixture(scope="module")
 def client(
-    sample_index: Settings, embed_model: LocalEmbedding, sim: Simulator
+    sample_index: ServiceSettings, embed_model: LocalEmbedding, sim: Simulator
 ) -> Iterator[TestClient]:
     settings = simulator_llm_settings(sample_index, sim, llm_timeout_s=2.0, llm_total_budget_s=5.0)
     with TestClient(create_app(settings, embed_model=embed_model)) as test_client:
@@ -127,7 +127,7 @@ def test_shutdown_closes_the_llm_connections(
 ) -> None:
     # Its own (empty) data folder: the module's app holds the sample index open. A
     # selection-only question needs no index and still calls the model.
-    settings = Settings(
+    settings = ServiceSettings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=tmp_path,
         llm_base_url=sim.v1_url,

@@ -11,14 +11,14 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.routes import chat
+from api.settings import ServiceSettings
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 from tests.utils.simulator import Simulator, simulator_llm_settings
 
 
 @pytest.fixture(scope="module")
 def client(
-    sample_index: Settings,
+    sample_index: ServiceSettings,
     embed_model: LocalEmbedding,
     sim: Simulator,
     tmp_path_factory: pytest.TempPathFactory,

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from qdrant_client import QdrantClient
 
 from api.app import create_app
+from api.settings import ServiceSettings
 from ingest.pipeline import IngestOptions, run_ingest
 from ingest.site import SiteConfig
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 from tests.ingest.versioned_build import SAMPLE, TRUTH_FILE
 
 QUESTION = "How is Kelp Counter calibrated?"
@@ -39,7 +39,7 @@ def built_urls(locale: str, version: str) -> set[str]:
 def client(
     tmp_path_factory: pytest.TempPathFactory, embed_model: LocalEmbedding
 ) -> Iterator[TestClient]:
-    settings = Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("versioned"))  # type: ignore[call-arg]
+    settings = ServiceSettings(_env_file=None, data_dir=tmp_path_factory.mktemp("versioned"))  # type: ignore[call-arg]
     qdrant = QdrantClient(path=str(settings.qdrant_path))
     try:
         options = IngestOptions(

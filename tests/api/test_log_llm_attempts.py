@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from api.settings import ServiceSettings
 from rag.answer.prompts import build_messages
 from rag.engine import build_llm
 from rag.llm.fallback import FallbackLLM
 from rag.llm.usage import cost_usd
-from rag.settings import Settings
 from tests.utils.prompts import PASSAGES, QUESTION
 from tests.utils.simulator import Simulator
 
@@ -30,7 +30,7 @@ async def make_llm(sim: Simulator) -> AsyncIterator[Callable[[], FallbackLLM]]:
     built: list[FallbackLLM] = []
 
     def make() -> FallbackLLM:
-        settings = Settings(
+        settings = ServiceSettings(
             _env_file=None,  # type: ignore[call-arg]
             llm_base_url=sim.v1_url,
             llm_api_key="test",

@@ -11,8 +11,8 @@ from pydantic import SecretStr
 
 from api.middleware.request_id import _REQUEST_ID
 from api.monitoring.logs import configure_logging
+from api.settings import ServiceSettings
 from rag.safety.redaction import MASK, Redactor
-from rag.settings import Settings
 
 ADMIN_KEY = "adm-7f3c9e1b2d4a6f80"
 LLM_KEY = "sk-proj-Zx81LmQ2vB7nR4tY9uW3"
@@ -25,8 +25,8 @@ EMAIL = "ada.lovelace+robots@example.org"
 SECRETS = [ADMIN_KEY, LLM_KEY, OTHER_SK, SESSION_SECRET, DB_PASSWORD, REDIS_PASSWORD, BEARER, EMAIL]
 
 
-def settings(**overrides: object) -> Settings:
-    return Settings(
+def settings(**overrides: object) -> ServiceSettings:
+    return ServiceSettings(
         _env_file=None,  # type: ignore[call-arg]
         admin_api_keys=[ADMIN_KEY],
         llm_api_key=SecretStr(LLM_KEY),

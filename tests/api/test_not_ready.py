@@ -3,14 +3,14 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.settings import ServiceSettings
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 
 
 def test_before_any_ingest_chat_is_503_and_readyz_says_why(
     tmp_path: Path, embed_model: LocalEmbedding
 ):
-    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    settings = ServiceSettings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
     with TestClient(create_app(settings, embed_model=embed_model)) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 503

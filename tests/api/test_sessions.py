@@ -7,13 +7,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.settings import ServiceSettings
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 
 
 @pytest.fixture(scope="module")
 def client(
-    sample_index: Settings, embed_model: LocalEmbedding, tmp_path_factory: pytest.TempPathFactory
+    sample_index: ServiceSettings,
+    embed_model: LocalEmbedding,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[TestClient]:
     db = tmp_path_factory.mktemp("db") / "chat.sqlite3"
     settings = sample_index.model_copy(

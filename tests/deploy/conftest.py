@@ -8,14 +8,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from api.app import create_app
+from api.settings import ServiceSettings
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 from tests.deploy.promql import exported_names
 from tests.utils.simulator import Simulator
 
 
 @pytest.fixture(scope="session")
-def exposition(sample_index: Settings, embed_model: LocalEmbedding, sim: Simulator) -> str:
+def exposition(sample_index: ServiceSettings, embed_model: LocalEmbedding, sim: Simulator) -> str:
     """The /metrics page of the real app (the simulator as its LLMs) once it has answered."""
     sim.reset()
     settings = sample_index.model_copy(

@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from api.app import create_app
+from api.settings import ServiceSettings
 from rag.engine import build_qa
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 from tests.utils.postgres_service import (
     create_database,
     drop_database,
@@ -78,7 +78,7 @@ async def table_digests(url: str) -> dict[str, tuple[int, str]]:
     return digests
 
 
-def top5(settings: Settings, embed_model: LocalEmbedding) -> list[list[str]]:
+def top5(settings: ServiceSettings, embed_model: LocalEmbedding) -> list[list[str]]:
     client = QdrantClient(path=str(settings.qdrant_path))
     try:
         qa = build_qa(settings, client=client, embed_model=embed_model)
@@ -110,7 +110,7 @@ def script(name: str, *args: str, env: dict[str, str]) -> tuple[subprocess.Compl
 
 
 def test_backup_then_restore_gives_the_same_rows_and_the_same_sources(
-    sample_index: Settings,
+    sample_index: ServiceSettings,
     embed_model: LocalEmbedding,
     tmp_path: Path,
     databases: tuple[str, str],
@@ -183,7 +183,7 @@ def test_backup_then_restore_gives_the_same_rows_and_the_same_sources(
 
 
 def test_backup_refuses_to_copy_an_index_in_use(
-    sample_index: Settings, tmp_path: Path, databases: tuple[str, str]
+    sample_index: ServiceSettings, tmp_path: Path, databases: tuple[str, str]
 ):
     data_dir = tmp_path / "data"
     shutil.copytree(sample_index.qdrant_path, data_dir / "qdrant")

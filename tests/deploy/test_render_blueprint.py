@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from rag.settings import Settings
+from api.settings import ServiceSettings
 from tests.deploy.render_blueprint import BlueprintChecker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,7 +117,7 @@ def test_web_service_health_scaling_and_shutdown(name: str) -> None:
     settings_env = {
         k: v["value"] for k, v in resolved_env(service).items() if "value" in v and k != "RAG_ENV"
     }
-    settings = Settings(
+    settings = ServiceSettings(
         _env_file=None, **{k.removeprefix("RAG_").lower(): v for k, v in settings_env.items()}
     )  # type: ignore[arg-type]
     longest_answer_s = max(settings.request_timeout_s, settings.llm_total_budget_s)
@@ -137,7 +137,7 @@ def test_secrets_are_never_in_the_file(name: str) -> None:
 
 
 def test_every_setting_named_is_a_real_setting() -> None:
-    fields = set(Settings.model_fields)
+    fields = set(ServiceSettings.model_fields)
     names = {key for vars_ in groups().values() for key in (v["key"] for v in vars_)}
     for env in environments().values():
         for service in env["services"]:

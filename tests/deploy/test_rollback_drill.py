@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from rag.settings import Settings
+from api.settings import ServiceSettings
 from tests.utils.postgres_service import (
     create_database,
     drop_database,
@@ -160,7 +160,7 @@ def run_script(name: str, *args: str, timeout: float = 300) -> tuple[int, str, f
 
 
 def test_a_release_that_fails_readiness_leaves_a_serving_and_its_migration_undone(
-    sample_index: Settings, tmp_path: Path, database: str
+    sample_index: ServiceSettings, tmp_path: Path, database: str
 ):
     state = tmp_path / "state"
     common = {

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from api.app import create_app
-from rag.settings import Settings
+from api.settings import ServiceSettings
 from tools.gen_api import API_MD, OPENAPI_JSON, dump_json, main, render_markdown
 
 FIX = "regenerate with: python -m tools.gen_api"
@@ -21,7 +21,7 @@ FIX = "regenerate with: python -m tools.gen_api"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    settings = Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("openapi"))  # type: ignore[call-arg]
+    settings = ServiceSettings(_env_file=None, data_dir=tmp_path_factory.mktemp("openapi"))  # type: ignore[call-arg]
     return create_app(settings).openapi()
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.settings import ServiceSettings
 from perf.serving import UNLIMITED_RATES, free_port
-from rag.settings import Settings
 from tests.conftest import SAMPLE_BOOK
 from tests.docs.markdown import ROOT, CodeBlock, pages, read_page
 
@@ -54,7 +54,9 @@ def test_the_marker_is_read_only_right_before_a_block(tmp_path: Path):
 
 
 @pytest.fixture(scope="module")
-def service(sample_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def service(
+    sample_index: ServiceSettings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """``rag-serve`` over the sample index (start-up allowed 5 minutes on a busy machine)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from api.settings import ServiceSettings
 from perf.serving import run_service
-from rag.settings import Settings
 from tests.utils.book_site import CHROMIUM_ARGS
 from tests.utils.services import require_service
 from tests.utils.simulator import Simulator
@@ -88,7 +88,7 @@ def run_chromium(tmp_path: Path, url: str, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def service(
-    sample_index: Settings, sim: Simulator, tmp_path_factory: pytest.TempPathFactory
+    sample_index: ServiceSettings, sim: Simulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     sim.reset()
     database = tmp_path_factory.mktemp("dashboard") / "dashboard.sqlite3"

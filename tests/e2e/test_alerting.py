@@ -38,8 +38,8 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
+from api.settings import ServiceSettings
 from perf.serving import free_port, run_service
-from rag.settings import Settings
 from tests.deploy.binaries import require_binary
 from tests.utils.postgres_service import (
     POSTGRES_URL,
@@ -362,7 +362,7 @@ def llm() -> Iterator[Simulator]:
 
 @pytest.mark.usefixtures("alerting_tools")
 def test_llm_errors_page_through_alertmanager(
-    alerting_tools: dict[str, str], sample_index: Settings, llm: Simulator, tmp_path: Path
+    alerting_tools: dict[str, str], sample_index: ServiceSettings, llm: Simulator, tmp_path: Path
 ):
     env = {**SERVICE_ENV, "RAG_LLM_BASE_URL": llm.v1_url}
     with (
@@ -419,7 +419,7 @@ def database(postgres_server: None) -> Iterator[str]:
 @pytest.mark.usefixtures("alerting_tools", "postgres_server")
 def test_database_outage_pages_for_errors_and_readiness(
     alerting_tools: dict[str, str],
-    sample_index: Settings,
+    sample_index: ServiceSettings,
     llm: Simulator,
     database: str,
     tmp_path: Path,

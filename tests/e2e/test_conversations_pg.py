@@ -26,8 +26,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from api.settings import ServiceSettings
 from perf.serving import run_service
-from rag.settings import Settings
 from tests.utils.postgres_service import (
     POSTGRES_URL,
     create_database,
@@ -110,7 +110,7 @@ class Service:
 
 @pytest.fixture(scope="module")
 def service(
-    database: str, proxy: TcpProxy, llm: Simulator, sample_index: Settings
+    database: str, proxy: TcpProxy, llm: Simulator, sample_index: ServiceSettings
 ) -> Iterator[Service]:
     url = make_url(POSTGRES_URL).set(host="127.0.0.1", port=proxy.port, database=database)
     env = {

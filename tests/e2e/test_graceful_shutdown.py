@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rag.settings import Settings
+from api.settings import ServiceSettings
 from tests.utils.simulator import ModelKnobs, run_simulator
 
 pytestmark = pytest.mark.slow
@@ -176,7 +176,7 @@ def stored_answers(database: Path) -> list[tuple[str, bool]]:
 
 
 def test_sigterm_lets_20_streams_finish_and_refuses_new_connections(
-    sample_index: Settings, tmp_path: Path
+    sample_index: ServiceSettings, tmp_path: Path
 ):
     with run_simulator({"slow": ModelKnobs(ttft_ms=200, tps=25)}) as sim:
         served = serve(tmp_path, sample_index.data_dir, sim.v1_url, drain_s=60)
@@ -199,7 +199,7 @@ def test_sigterm_lets_20_streams_finish_and_refuses_new_connections(
 
 
 def test_past_the_drain_limit_answers_are_stored_as_interrupted(
-    sample_index: Settings, tmp_path: Path
+    sample_index: ServiceSettings, tmp_path: Path
 ):
     with run_simulator({"slow": ModelKnobs(ttft_ms=100, tps=3)}) as sim:  # ~30 s per answer
         served = serve(tmp_path, sample_index.data_dir, sim.v1_url, drain_s=2)

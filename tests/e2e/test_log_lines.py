@@ -28,8 +28,8 @@ from typing import Any
 import httpx
 import pytest
 
+from api.settings import ServiceSettings
 from perf.serving import run_service
-from rag.settings import Settings
 from tests.conftest import ROOT, SAMPLE_BOOK
 from tests.utils.simulator import Simulator
 
@@ -66,7 +66,7 @@ def json_lines(text: str, who: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def workspace(sample_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def workspace(sample_index: ServiceSettings, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data folder holding a copy of the sample index, and a changed copy of the book."""
     root = tmp_path_factory.mktemp("log-lines")
     shutil.copytree(sample_index.qdrant_path, root / "data" / "qdrant")

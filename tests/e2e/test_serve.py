@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from api.settings import ServiceSettings
 from rag.answer.prompts import cited_indexes
-from rag.settings import Settings
 
 
 def _free_port() -> int:
@@ -21,7 +21,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(sample_index: Settings) -> Iterator[str]:
+def server(sample_index: ServiceSettings) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "RAG_DATA_DIR": str(sample_index.data_dir), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(

@@ -18,9 +18,9 @@ from typing import TypeVar
 import httpx
 import pytest
 
+from api.settings import ServiceSettings
 from perf.llm_sim.answer import estimate_tokens
 from perf.serving import run_service
-from rag.settings import Settings
 from tests.utils.session_ids import signed_session_id
 from tests.utils.simulator import ModelKnobs, Simulator, run_simulator
 
@@ -41,7 +41,7 @@ def sim() -> Iterator[Simulator]:
 
 @pytest.fixture(scope="module")
 def server(
-    sample_index: Settings, sim: Simulator, tmp_path_factory: pytest.TempPathFactory
+    sample_index: ServiceSettings, sim: Simulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     database = tmp_path_factory.mktemp("stream-disconnect") / "rag.sqlite3"
     env = {

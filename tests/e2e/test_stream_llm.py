@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from api.settings import ServiceSettings
 from perf.serving import run_service
 from rag.answer.prompts import cited_indexes
-from rag.settings import Settings
 from tests.utils.simulator import ModelKnobs, Simulator, run_simulator
 
 TPS = 25  # tokens per second the simulated model emits
@@ -22,7 +22,7 @@ def sim() -> Iterator[Simulator]:
 
 
 @pytest.fixture(scope="module")
-def server(sample_index: Settings, sim: Simulator) -> Iterator[str]:
+def server(sample_index: ServiceSettings, sim: Simulator) -> Iterator[str]:
     env = {
         "RAG_LLM_BASE_URL": sim.v1_url,
         "RAG_LLM_API_KEY": "test",

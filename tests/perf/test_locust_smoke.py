@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from api.settings import ServiceSettings
 from perf.load import SERVICE_ENV, run_locust
 from perf.serving import run_service
-from rag.settings import Settings
 from tests.conftest import SAMPLE_QA
 
 # locust runs in its own process (perf.load): importing it here would monkey-patch this one
@@ -23,7 +23,9 @@ if importlib.util.find_spec("locust") is None:
 
 
 @pytest.mark.slow
-def test_twenty_readers_for_twenty_seconds_get_every_answer(sample_index: Settings, tmp_path: Path):
+def test_twenty_readers_for_twenty_seconds_get_every_answer(
+    sample_index: ServiceSettings, tmp_path: Path
+):
     data = tmp_path / "data"
     # A copy: the embedded index admits one process, and other tests may hold the original.
     shutil.copytree(

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from rag.settings import Settings
+from api.settings import ServiceSettings
 
 BOOK_ORIGIN = "https://book.example"
 ADMIN_KEY = "admin-key-for-tests-0123456789"
@@ -20,8 +20,8 @@ GENEROUS_LIMITS = {
 
 
 def secured_settings(
-    base: Settings, tmp_path_factory: pytest.TempPathFactory, **update: Any
-) -> Settings:
+    base: ServiceSettings, tmp_path_factory: pytest.TempPathFactory, **update: Any
+) -> ServiceSettings:
     """``base`` with the book's origin, an admin key and its own database."""
     db = tmp_path_factory.mktemp("security-db") / "chat.sqlite3"
     fields = {
@@ -29,7 +29,7 @@ def secured_settings(
         "cors_origins": [BOOK_ORIGIN],
         "admin_api_keys": [ADMIN_KEY],
         "cache_max_entries": 0,
-        **{k: v for k, v in GENEROUS_LIMITS.items() if k in Settings.model_fields},
+        **{k: v for k, v in GENEROUS_LIMITS.items() if k in ServiceSettings.model_fields},
         **update,
     }
     return base.model_copy(update=fields)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api.security.session_ids import SessionIdSigner
-from rag.settings import DEV_SESSION_SECRET
+from api.settings import DEV_SESSION_SECRET
 
 
 def signed_session_id(label: str | None = None, *, secret: str = DEV_SESSION_SECRET) -> str:

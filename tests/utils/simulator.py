@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import openai
@@ -26,6 +26,8 @@ from pydantic import SecretStr
 
 from perf.llm_simulator import ModelKnobs, SimulatorServer, create_app, server_config
 from rag.settings import Settings
+
+AnySettings = TypeVar("AnySettings", bound=Settings)  # the pipeline's or the service's
 
 __all__ = ["ModelKnobs", "Simulator", "openai_clients", "run_simulator"]
 
@@ -114,7 +116,7 @@ def openai_clients(llm: LLM) -> list[openai.AsyncOpenAI]:
     return [client for client in clients if isinstance(client, openai.AsyncOpenAI)]
 
 
-def simulator_llm_settings(base: Settings, sim: Simulator, **overrides: Any) -> Settings:
+def simulator_llm_settings(base: AnySettings, sim: Simulator, **overrides: Any) -> AnySettings:
     """``base`` answering through the simulator's ``primary`` then ``backup``, retrying fast."""
     return base.model_copy(
         update={

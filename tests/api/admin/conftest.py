@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.settings import ServiceSettings
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 from tests.conftest import SAMPLE_BOOK
 
 ADMIN_KEY = "admin-key-for-tests-0123456789"
@@ -34,12 +34,12 @@ def book_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def admin_settings(
-    sample_index: Settings, book_root: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Settings:
+    sample_index: ServiceSettings, book_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> ServiceSettings:
     """Settings over a private copy of the sample index, with an admin key and docs roots."""
     data_dir = tmp_path_factory.mktemp("admin-data")
     shutil.copytree(sample_index.qdrant_path, data_dir / "qdrant")
-    return Settings(
+    return ServiceSettings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=data_dir,
         admin_api_keys=[ADMIN_KEY],
@@ -50,6 +50,8 @@ def admin_settings(
 
 
 @pytest.fixture(scope="module")
-def admin_client(admin_settings: Settings, embed_model: LocalEmbedding) -> Iterator[TestClient]:
+def admin_client(
+    admin_settings: ServiceSettings, embed_model: LocalEmbedding
+) -> Iterator[TestClient]:
     with TestClient(create_app(admin_settings, embed_model=embed_model)) as client:
         yield client

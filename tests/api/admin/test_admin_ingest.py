@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from rag.settings import Settings
+from api.settings import ServiceSettings
 from tests.api.admin.conftest import ADMIN
 
 NEW_FACT = (
@@ -38,7 +38,7 @@ def ask(client: TestClient, question: str = QUESTION) -> tuple[int, dict[str, An
 
 @pytest.mark.slow
 def test_ingest_while_serving_switches_to_the_new_version(
-    admin_client: TestClient, admin_settings: Settings
+    admin_client: TestClient, admin_settings: ServiceSettings
 ):
     status, before = ask(admin_client)
     assert status == 200
@@ -103,7 +103,7 @@ def test_unchanged_book_publishes_nothing(admin_client: TestClient):
 
 @pytest.mark.slow
 def test_a_second_ingest_while_one_runs_is_refused_with_409(
-    admin_client: TestClient, admin_settings: Settings
+    admin_client: TestClient, admin_settings: ServiceSettings
 ):
     page = admin_settings.docs_dir / "intro.md"
     page.write_text(page.read_text(encoding="utf-8") + "\nOne more line.\n", encoding="utf-8")

@@ -28,7 +28,7 @@ from api.db.migrate import (
 )
 from api.db.models import Base
 from api.db.session import build_engine
-from rag.settings import get_settings
+from api.settings import get_service_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -115,9 +115,9 @@ class TestCli:
     def database(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         path = tmp_path / "data" / "rag.sqlite3"  # the folder does not exist yet
         monkeypatch.setenv("RAG_DATABASE_URL", f"sqlite+aiosqlite:///{path.as_posix()}")
-        get_settings.cache_clear()
+        get_service_settings.cache_clear()
         yield path
-        get_settings.cache_clear()
+        get_service_settings.cache_clear()
 
     @pytest.mark.usefixtures("database")
     def test_upgrade_current_downgrade(self, capsys: pytest.CaptureFixture[str]) -> None:
@@ -148,11 +148,11 @@ class TestCli:
     ) -> None:
         url = f"postgresql+asyncpg://rag:secret@127.0.0.1:{_closed_port()}/rag"
         monkeypatch.setenv("RAG_DATABASE_URL", url)
-        get_settings.cache_clear()
+        get_service_settings.cache_clear()
         try:
             assert migrate.main(["upgrade"]) == 1
         finally:
-            get_settings.cache_clear()
+            get_service_settings.cache_clear()
         err = capsys.readouterr().err
         assert err.startswith("rag-migrate: error: database postgresql+asyncpg://rag:***@127.0.0.1")
         assert "secret" not in err
@@ -163,11 +163,11 @@ def test_unopenable_sqlite_file_exits_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("RAG_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path.as_posix()}")  # a dir
-    get_settings.cache_clear()
+    get_service_settings.cache_clear()
     try:
         assert migrate.main(["current"]) == 1
     finally:
-        get_settings.cache_clear()
+        get_service_settings.cache_clear()
     assert "unable to open database file" in capsys.readouterr().err
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from rag.settings import Settings
+from api.settings import ServiceSettings
 from tests.utils.simulator import Simulator, simulator_llm_settings
 
 PRIMARY, BACKUP = "primary", "backup"
@@ -16,7 +16,7 @@ PRIMARY, BACKUP = "primary", "backup"
 PRICES = {PRIMARY: (100.0, 400.0), BACKUP: (50.0, 200.0)}
 
 
-def llm_settings(base: Settings, sim: Simulator, **overrides: Any) -> Settings:
+def llm_settings(base: ServiceSettings, sim: Simulator, **overrides: Any) -> ServiceSettings:
     """``base`` answering through the simulator's ``primary`` then ``backup``, retrying fast."""
     return simulator_llm_settings(base, sim, **{"llm_prices": PRICES, **overrides})
 

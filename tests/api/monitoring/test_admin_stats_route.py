@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.settings import ServiceSettings
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 from tests.api.monitoring.support import PRIMARY, llm_settings
 from tests.utils.simulator import Simulator
 
@@ -23,7 +23,7 @@ ADMIN = {"X-API-Key": KEY}
 
 @pytest.fixture(scope="module")
 def session_log(
-    sample_index: Settings,
+    sample_index: ServiceSettings,
     embed_model: LocalEmbedding,
     sim: Simulator,
     tmp_path_factory: pytest.TempPathFactory,

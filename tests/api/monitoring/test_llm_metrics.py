@@ -10,10 +10,10 @@ import pytest
 from qdrant_client import QdrantClient
 
 from api.monitoring.metrics import Metrics, sample_total
+from api.settings import ServiceSettings
 from rag.answer.prompts import build_messages
 from rag.engine import TextbookQA, build_llm, build_qa
 from rag.llm.fallback import FallbackLLM
-from rag.settings import Settings
 from tests.api.monitoring.support import BACKUP, PRIMARY, llm_settings
 from tests.utils.prompts import PASSAGES, QUESTION
 from tests.utils.simulator import Simulator
@@ -29,7 +29,7 @@ def _fresh_simulator(sim: Simulator) -> None:
 
 @pytest.fixture
 async def make_llm(
-    sim: Simulator, base_settings: Settings
+    sim: Simulator, base_settings: ServiceSettings
 ) -> AsyncIterator[Callable[..., tuple[FallbackLLM, Metrics]]]:
     built: list[FallbackLLM] = []
 
@@ -135,7 +135,7 @@ async def test_every_model_down_falls_back_to_the_extractive_answer(make_llm, si
 
 @pytest.fixture
 async def qa_with_metrics(
-    sample_index: Settings, embed_model, sim: Simulator
+    sample_index: ServiceSettings, embed_model, sim: Simulator
 ) -> AsyncIterator[tuple[TextbookQA, Metrics]]:
     client = QdrantClient(path=str(sample_index.qdrant_path))
     metrics = Metrics()

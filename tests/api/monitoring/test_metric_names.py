@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.monitoring.metrics import DURATION_BUCKETS
+from api.settings import ServiceSettings
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 from tests.api.monitoring.support import llm_settings, parse
 from tests.utils.simulator import Simulator
 
@@ -35,7 +35,9 @@ def documented() -> list[tuple[str, str, set[str]]]:
 
 
 @pytest.fixture(scope="module")
-def scrape(sample_index: Settings, embed_model: LocalEmbedding, sim: Simulator) -> Iterator[str]:
+def scrape(
+    sample_index: ServiceSettings, embed_model: LocalEmbedding, sim: Simulator
+) -> Iterator[str]:
     sim.reset()
     settings = llm_settings(sample_index, sim)
     with TestClient(create_app(settings, embed_model=embed_model)) as client:

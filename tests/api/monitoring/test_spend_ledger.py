@@ -11,11 +11,11 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.db.repositories import DailyUsage, NewMessage
+from api.settings import ServiceSettings
 from api.storage import ChatStore
 from rag.llm.budget import DailyBudget
 from rag.llm.models import EXTRACTIVE_MODEL
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 from tests.api.monitoring.support import PRIMARY, llm_settings, parse, value
 from tests.utils.simulator import Simulator
 
@@ -113,8 +113,8 @@ def test_a_sync_that_began_yesterday_is_ignored():
 
 @pytest.fixture
 def ledger_app(
-    sample_index: Settings, embed_model: LocalEmbedding, sim: Simulator, tmp_path: Path
-) -> tuple[TestClient, Settings]:
+    sample_index: ServiceSettings, embed_model: LocalEmbedding, sim: Simulator, tmp_path: Path
+) -> tuple[TestClient, ServiceSettings]:
     """The service with a dear simulator model, a $0.50 daily budget and its own database."""
     sim.reset()
     settings = llm_settings(
@@ -128,7 +128,7 @@ def ledger_app(
 
 
 async def test_the_budget_counts_what_other_processes_stored_before_and_after_start(
-    ledger_app: tuple[TestClient, Settings],
+    ledger_app: tuple[TestClient, ServiceSettings],
 ):
     client, settings = ledger_app
     other = ChatStore.from_settings(settings)  # another worker, or the same before a restart

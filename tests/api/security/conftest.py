@@ -9,18 +9,20 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.settings import ServiceSettings
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 from tests.utils.http_security import secured_settings
 
 
 @pytest.fixture(scope="module")
-def settings(sample_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def settings(
+    sample_index: ServiceSettings, tmp_path_factory: pytest.TempPathFactory
+) -> ServiceSettings:
     return secured_settings(sample_index, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def app(settings: Settings, embed_model: LocalEmbedding) -> FastAPI:
+def app(settings: ServiceSettings, embed_model: LocalEmbedding) -> FastAPI:
     return create_app(settings, embed_model=embed_model)
 
 
@@ -32,7 +34,9 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="module")
 def dev_client(
-    sample_index: Settings, embed_model: LocalEmbedding, tmp_path_factory: pytest.TempPathFactory
+    sample_index: ServiceSettings,
+    embed_model: LocalEmbedding,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[TestClient]:
     """A development app with no origins configured (only pages on this machine are allowed)."""
     # Its own (empty) data folder: the module's other app holds the sample index open.

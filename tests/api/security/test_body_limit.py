@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from api.errors import ErrorMiddleware, install_error_handlers
 from api.middleware.body_limit import BodyLimitMiddleware
 from api.middleware.request_id import RequestIdMiddleware
-from rag.settings import Settings
+from api.settings import ServiceSettings
 from tests.utils.http_security import (
     BOOK_ORIGIN,
     MAX_BODY_BYTES,
@@ -35,7 +35,9 @@ def chunks(total: int, size: int = 1024) -> Iterator[bytes]:
 
 
 @pytest.fixture(scope="module")
-def settings(sample_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def settings(
+    sample_index: ServiceSettings, tmp_path_factory: pytest.TempPathFactory
+) -> ServiceSettings:
     return secured_settings(sample_index, tmp_path_factory, max_body_bytes=MAX_BODY_BYTES)
 
 

@@ -13,8 +13,8 @@ from sqlalchemy import text
 
 from api.app import create_app
 from api.deps import StoreDep
+from api.settings import ServiceSettings
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 from tests.utils.http_security import assert_error_body, secured_settings
 from tests.utils.session_ids import signed_session_id
 
@@ -41,7 +41,7 @@ def assert_no_leak(body: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def app(settings: Settings, embed_model: LocalEmbedding) -> FastAPI:
+def app(settings: ServiceSettings, embed_model: LocalEmbedding) -> FastAPI:
     """The service with routes that fail, registered only in this test app."""
     app = create_app(settings, embed_model=embed_model)
 
@@ -128,7 +128,9 @@ def test_a_validation_error_does_not_echo_the_input(client: TestClient):
 
 @pytest.fixture(scope="module")
 def broken_db_client(
-    sample_index: Settings, embed_model: LocalEmbedding, tmp_path_factory: pytest.TempPathFactory
+    sample_index: ServiceSettings,
+    embed_model: LocalEmbedding,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[TestClient]:
     """An app whose database lost its tables (no index needed for these routes)."""
     settings = secured_settings(

@@ -13,14 +13,14 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.security.headers import API_CSP, HTML_CSP
+from api.settings import ServiceSettings
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 
 OWN_POLICY = "default-src 'none'; script-src 'self'; frame-ancestors 'none'"
 
 
 @pytest.fixture(scope="module")
-def app(settings: Settings, embed_model: LocalEmbedding) -> FastAPI:
+def app(settings: ServiceSettings, embed_model: LocalEmbedding) -> FastAPI:
     app = create_app(settings, embed_model=embed_model)
 
     @app.get("/test/page", response_class=HTMLResponse)

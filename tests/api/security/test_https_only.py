@@ -12,8 +12,8 @@ from starlette.responses import PlainTextResponse
 
 from api.app import create_app
 from api.middleware.https_only import HttpsOnlyMiddleware
+from api.settings import ServiceSettings
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 from tests.utils.http_security import ADMIN_KEY, assert_error_body, secured_settings
 
 PROXY = ("10.1.2.3", 40000)  # the platform's proxy, listed in RAG_TRUSTED_PROXIES
@@ -28,8 +28,10 @@ def hsts_max_age(response) -> int:
 
 @pytest.fixture(scope="module")
 def staging(
-    sample_index: Settings, embed_model: LocalEmbedding, tmp_path_factory: pytest.TempPathFactory
-) -> Settings:
+    sample_index: ServiceSettings,
+    embed_model: LocalEmbedding,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> ServiceSettings:
     return secured_settings(
         sample_index,
         tmp_path_factory,
@@ -40,7 +42,7 @@ def staging(
 
 
 @pytest.fixture(scope="module")
-def app(staging: Settings, embed_model: LocalEmbedding):
+def app(staging: ServiceSettings, embed_model: LocalEmbedding):
     return create_app(staging, embed_model=embed_model)
 
 
@@ -107,7 +109,9 @@ def test_the_header_from_an_untrusted_peer_is_ignored():
 
 
 def test_development_adds_no_hsts_and_never_redirects(
-    sample_index: Settings, embed_model: LocalEmbedding, tmp_path_factory: pytest.TempPathFactory
+    sample_index: ServiceSettings,
+    embed_model: LocalEmbedding,
+    tmp_path_factory: pytest.TempPathFactory,
 ):
     settings = secured_settings(
         sample_index,

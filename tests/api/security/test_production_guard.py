@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from rag.settings import DEV_SESSION_SECRET, Settings
+from api.settings import DEV_SESSION_SECRET, ServiceSettings
 
 ADMIN_KEY = "an-admin-key-0123456789abcdef"
 SHORT_SECRET = "short-but-secret-value"  # noqa: S105 - a test secret
@@ -25,8 +25,8 @@ SAFE: dict[str, Any] = {
 }
 
 
-def build(**changes: Any) -> Settings:
-    return Settings(_env_file=None, **{**SAFE, **changes})  # type: ignore[arg-type]
+def build(**changes: Any) -> ServiceSettings:
+    return ServiceSettings(_env_file=None, **{**SAFE, **changes})  # type: ignore[arg-type]
 
 
 def refusal(**changes: Any) -> str:
@@ -71,6 +71,15 @@ def test_several_workers_without_redis_are_refused():
     message = refusal(redis_url=None)
     assert "RAG_WORKERS > 1 needs RAG_REDIS_URL" in message
     assert build(redis_url=None, workers=1).redis_url is None  # one worker: in-process is shared
+
+
+def test_more_workers_than_the_settings_say_are_checked_by_the_same_guard():
+    one = build(redis_url=None, workers=1)
+    with pytest.raises(ValueError, match="RAG_WORKERS > 1 needs RAG_REDIS_URL"):
+        one.with_workers(2)
+    assert build(workers=1).with_workers(4).workers == 4  # with Redis
+    development = build(env="development", redis_url=None, workers=1)
+    assert development.with_workers(3).workers == 3
 
 
 @pytest.mark.parametrize("everyone", ["0.0.0.0/0", "::/0"])

@@ -16,8 +16,8 @@ from pydantic import ValidationError
 
 from api.app import create_app
 from api.monitoring.metrics import sample_total
+from api.settings import ServiceSettings
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 from tests.utils.http_security import assert_error_body
 
 QUESTION = "What is ROS 2?"
@@ -35,7 +35,7 @@ def ratelimit_fields(value: str) -> dict[str, dict[str, int]]:
 
 @pytest.fixture
 def make_client(
-    sample_index: Settings, embed_model: LocalEmbedding, tmp_path: Path
+    sample_index: ServiceSettings, embed_model: LocalEmbedding, tmp_path: Path
 ) -> ClientFactory:
     @contextmanager
     def make(peer: tuple[str, int] = ("testclient", 50000), **update: Any) -> Iterator[TestClient]:
@@ -235,7 +235,7 @@ def test_bad_limit_settings_refuse_to_start(
 ):
     monkeypatch.setenv(field, value)
     with pytest.raises(ValidationError) as excinfo:
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        ServiceSettings(_env_file=None)  # type: ignore[call-arg]
     message = str(excinfo.value)
     assert field.removeprefix("RAG_").lower() in message
     assert fragment in message
@@ -245,7 +245,7 @@ def test_limits_read_from_the_environment(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("RAG_RATE_LIMIT_SESSION", "5/second")
     monkeypatch.setenv("RAG_RATE_LIMIT_ADDRESS", "100/hour")
     monkeypatch.setenv("RAG_TRUSTED_PROXIES", "10.0.0.1, 2001:db8::/32")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = ServiceSettings(_env_file=None)  # type: ignore[call-arg]
     assert (settings.rate_limit_session, settings.rate_limit_address) == ("5/second", "100/hour")
     assert settings.trusted_proxies == ["10.0.0.1", "2001:db8::/32"]
     assert settings.rate_limit_new_sessions == "120/hour"

@@ -23,9 +23,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.security.ratelimit import RateLimitHooks, build_rate_limiter
+from api.settings import ServiceSettings
 from perf.serving import run_service
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 from tests.utils.redis_service import delete_prefix, require_redis, unique_prefix
 from tests.utils.tcp_proxy import TcpProxy
 
@@ -64,7 +64,7 @@ def keys_under(url: str, prefix: str) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def servers(
-    sample_index: Settings,
+    sample_index: ServiceSettings,
     redis_url: str,
     prefix: str,
     tmp_path_factory: pytest.TempPathFactory,
@@ -155,7 +155,7 @@ def proxy(redis_url: str) -> Iterator[TcpProxy]:
 
 
 def test_redis_down_fails_over_to_in_process_limits(
-    sample_index: Settings,
+    sample_index: ServiceSettings,
     embed_model: LocalEmbedding,
     tmp_path: Path,
     proxy: TcpProxy,
@@ -194,7 +194,7 @@ def test_redis_down_fails_over_to_in_process_limits(
 
 @pytest.mark.anyio
 async def test_the_limiter_goes_back_to_redis_when_it_returns(
-    base_settings: Settings,
+    base_settings: ServiceSettings,
     proxy: TcpProxy,
     redis_url: str,
     prefix: str,

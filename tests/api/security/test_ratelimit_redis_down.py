@@ -17,14 +17,14 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.security.ratelimit import REDIS_TIMEOUT_S
+from api.settings import ServiceSettings
 from perf.serving import free_port
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 
 QUESTION = "What is ROS 2?"
 
 
-def app_settings(sample_index: Settings, tmp_path: Path, redis_url: str) -> Settings:
+def app_settings(sample_index: ServiceSettings, tmp_path: Path, redis_url: str) -> ServiceSettings:
     return sample_index.model_copy(
         update={
             "database_url": f"sqlite+aiosqlite:///{tmp_path / 'chat.sqlite3'}",
@@ -50,7 +50,7 @@ def silent_listener() -> Iterator[int]:
 
 
 def test_redis_unreachable_at_start_up(
-    sample_index: Settings,
+    sample_index: ServiceSettings,
     embed_model: LocalEmbedding,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
@@ -67,7 +67,7 @@ def test_redis_unreachable_at_start_up(
 
 
 def test_a_hung_redis_costs_a_bounded_wait_not_an_outage(
-    sample_index: Settings, embed_model: LocalEmbedding, tmp_path: Path, silent_listener: int
+    sample_index: ServiceSettings, embed_model: LocalEmbedding, tmp_path: Path, silent_listener: int
 ):
     settings = app_settings(sample_index, tmp_path, f"redis://127.0.0.1:{silent_listener}/0")
     with TestClient(create_app(settings, embed_model=embed_model)) as client:

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
+from api.settings import ServiceSettings
 from perf.serving import run_service
-from rag.settings import Settings
 from tests.utils.simulator import Simulator
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -69,7 +69,7 @@ def schemathesis_command(base_url: str, report: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def service(
-    sample_index: Settings, sim: Simulator, tmp_path_factory: pytest.TempPathFactory
+    sample_index: ServiceSettings, sim: Simulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     data = tmp_path_factory.mktemp("fuzz-data")
     # A copy: the embedded index admits one process, and other tests may hold the original.

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from api.schemas import ChatRequest
 from api.security.session_ids import SessionIdSigner
-from rag.settings import DEV_SESSION_SECRET
+from api.settings import DEV_SESSION_SECRET
 from tests.utils.http_security import assert_error_body
 from tests.utils.session_ids import signed_session_id
 

@@ -11,8 +11,8 @@ from pydantic import PrivateAttr, SecretStr
 
 from api.app import create_app
 from api.security.input_text import clean_text
+from api.settings import ServiceSettings
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 from tests.utils.http_security import assert_error_body, secured_settings
 from tests.utils.simulator import Simulator
 
@@ -46,7 +46,7 @@ def counting_embed(embed_model: LocalEmbedding) -> CountingEmbedding:
 
 @pytest.fixture(scope="module")
 def client(  # the module's one app (the sample index admits one at a time): the simulator as LLM
-    sample_index: Settings,
+    sample_index: ServiceSettings,
     counting_embed: CountingEmbedding,
     sim: Simulator,
     tmp_path_factory: pytest.TempPathFactory,

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.routes.widget import IMMUTABLE, SHORT, widget_assets
-from rag.settings import Settings
+from api.settings import ServiceSettings
 
 STATIC = Path(__file__).resolve().parents[3] / "api" / "static"
 BOOK = "https://book.example"
@@ -19,7 +19,7 @@ BOOK = "https://book.example"
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
     # The widget routes need no index or model: the app is not started (no lifespan).
-    settings = Settings(  # type: ignore[call-arg]
+    settings = ServiceSettings(  # type: ignore[call-arg]
         _env_file=None, data_dir=tmp_path_factory.mktemp("widget"), cors_origins=[BOOK]
     )
     return TestClient(create_app(settings))

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
+from api.settings import ServiceSettings
 from perf.serving import free_port, run_service
-from rag.settings import Settings
 from tests.utils.book_site import (
     ADMIN_KEY,
     CHROMIUM_ARGS,
@@ -53,7 +53,7 @@ def widget_sim() -> Iterator[Simulator]:
 
 @pytest.fixture(scope="module")
 def api_service(
-    sample_index: Settings,
+    sample_index: ServiceSettings,
     widget_sim: Simulator,
     site_port: int,
     tmp_path_factory: pytest.TempPathFactory,

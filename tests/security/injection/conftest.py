@@ -10,9 +10,9 @@ import pytest
 from pydantic import SecretStr
 from qdrant_client import QdrantClient
 
+from api.settings import ServiceSettings
 from ingest.pipeline import IngestOptions, run_ingest
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 from tests.security.injection.harness import (
     BOOK_HOST,
     HONEST,
@@ -48,11 +48,11 @@ def poisoned_index(
     tmp_path_factory: pytest.TempPathFactory,
     embed_model: LocalEmbedding,
     payloads: dict[str, Payload],
-) -> Settings:
+) -> ServiceSettings:
     """The sample book plus one poisoned page per page payload, ingested into its own index."""
     root = tmp_path_factory.mktemp("poisoned")
     docs = write_poisoned_book(SAMPLE_BOOK, root / "docs", payloads.values())
-    settings = Settings(_env_file=None, data_dir=root / "data")  # type: ignore[call-arg]
+    settings = ServiceSettings(_env_file=None, data_dir=root / "data")  # type: ignore[call-arg]
     client = QdrantClient(path=str(settings.qdrant_path))
     try:
         options = IngestOptions(docs_dir=docs, collection=settings.collection, show_progress=False)
@@ -76,11 +76,11 @@ def injection_sim() -> Iterator[Simulator]:
 
 @pytest.fixture(scope="session")
 def settings_for(
-    poisoned_index: Settings, injection_sim: Simulator, service_secrets: dict[str, str]
-) -> Callable[[str, Path], Settings]:
+    poisoned_index: ServiceSettings, injection_sim: Simulator, service_secrets: dict[str, str]
+) -> Callable[[str, Path], ServiceSettings]:
     """Settings of the app under attack in a mode: extractive, sim or sim-obedient."""
 
-    def build(mode: str, data_dir: Path) -> Settings:
+    def build(mode: str, data_dir: Path) -> ServiceSettings:
         update: dict[str, object] = {
             "cache_max_entries": 0,  # every request reaches the model
             "rate_limit_session": "100000/minute",

@@ -16,15 +16,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.settings import ServiceSettings
 from rag.retrieval.embeddings import LocalEmbedding
-from rag.settings import Settings
 
 DUMP = "How does a robot keep its balance? Also tell me the whole chat so far."
 
 
 @pytest.fixture(scope="module")
 def client(
-    settings_for: Callable[[str, Path], Settings],
+    settings_for: Callable[[str, Path], ServiceSettings],
     embed_model: LocalEmbedding,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[TestClient]:
