@@ -76,9 +76,7 @@ class ExtractiveLLM(LLM):
         vector is the one retrieval computed.
         """
         assert self._vectors is not None  # noqa: S101 - only called when set
-        query = self._vectors.query(question)
-        vectors = self._vectors.texts(texts)
-        return [sum(a * b for a, b in zip(query, v, strict=True)) for v in vectors]
+        return self._vectors.cosines(question, texts)
 
     @classmethod
     def class_name(cls) -> str:
