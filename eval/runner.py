@@ -85,7 +85,7 @@ class PassageRecorder:
             self.nodes = list(nodes)
             return nodes
 
-        qa.retrieve = retrieve  # type: ignore[method-assign]
+        qa.retrieve = retrieve  # type: ignore[method-assign]  # records what the run retrieved
 
     def texts(self, sources: int) -> list[str]:
         """Full texts of the recorded passages, when they are the ``sources`` given."""

@@ -35,7 +35,7 @@ def bench_ingest(
     docs: Path, data_dir: Path, base: str, embed: LocalEmbedding, trailing_slash: bool | None = None
 ) -> dict[str, Any]:
     """Full ingest, then a second run over the unchanged folder."""
-    settings = Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=data_dir)
     client = QdrantClient(path=str(settings.qdrant_path))
     options = IngestOptions(
         docs_dir=docs, collection="textbook", route_base_path=base, trailing_slash=trailing_slash
@@ -62,7 +62,7 @@ def bench_ingest(
 
 def bench_quality(qa_file: Path, data_dir: Path, embed: LocalEmbedding) -> dict[str, Any]:
     """hit@k, MRR and refusal accuracy of the default pipeline on a golden set."""
-    settings = Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=data_dir)
     client = QdrantClient(path=str(settings.qdrant_path))
     try:
         qa = build_qa(settings, client=client, embed_model=embed)
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (physical / "qa.jsonl").is_file() or not (redux / "docs").is_dir():
         print(f"bench: error: corpora not found under {args.corpora}", file=sys.stderr)
         return 1
-    embed = build_embed_model(Settings(_env_file=None))  # type: ignore[call-arg]
+    embed = build_embed_model(Settings(_env_file=None))
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

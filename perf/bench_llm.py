@@ -39,7 +39,7 @@ BACKUP_SPEC = "backup:ttft_ms=200,tps=100"
 
 
 async def _overhead(v1_url: str, calls: int) -> dict[str, Any]:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None, llm_base_url=v1_url, llm_api_key=SecretStr("x"), llm_model="fast"
     )
     wrapped = build_llm(settings)
@@ -54,7 +54,7 @@ async def _overhead(v1_url: str, calls: int) -> dict[str, Any]:
             started = time.perf_counter()
             await llm.achat(messages)
             timings[name].append((time.perf_counter() - started) * 1000)
-    await wrapped.aclose()  # type: ignore[attr-defined]
+    await wrapped.aclose()  # type: ignore[attr-defined]  # the LLM interface has no aclose
     direct_p50 = statistics.median(timings["direct"])
     wrapped_p50 = statistics.median(timings["wrapped"])
     return {
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
-        settings = Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
+        settings = Settings(_env_file=None, data_dir=data_dir)
         client = QdrantClient(path=str(settings.qdrant_path))
         try:
             options = IngestOptions(docs_dir=ROOT / "sample_book" / "docs", collection="textbook")

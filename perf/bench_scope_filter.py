@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as data:
-        settings = Settings(_env_file=None, data_dir=Path(data))  # type: ignore[call-arg]
+        settings = Settings(_env_file=None, data_dir=Path(data))
         embed = build_embed_model(settings)
         client = QdrantClient(path=str(settings.qdrant_path))
         try:

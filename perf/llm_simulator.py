@@ -81,7 +81,7 @@ class SimulatorServer(uvicorn.Server):
 def server_config(app: object, *, log_level: str = "warning") -> uvicorn.Config:
     """The uvicorn settings the simulator runs with (also used by the tests)."""
     return uvicorn.Config(
-        app,  # type: ignore[arg-type]
+        app,  # type: ignore[arg-type]  # any ASGI app
         log_level=log_level,
         ws="none",
         lifespan="off",

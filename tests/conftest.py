@@ -34,7 +34,7 @@ def anyio_backend() -> str:
 def base_settings(tmp_path_factory: pytest.TempPathFactory) -> ServiceSettings:
     """Default settings over a fresh data folder (the service's, so apps can be built on them)."""
     data_dir = tmp_path_factory.mktemp("data")
-    return ServiceSettings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
+    return ServiceSettings(_env_file=None, data_dir=data_dir)
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +75,7 @@ def physical_ai_index(
     docs = shared_corpora() / "physical-ai" / "docs"
     if not docs.is_dir():
         pytest.skip(f"corpus not found at {docs} (set RAG_SHARED_DIR to the shared folder)")
-    settings = Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("physical-ai"))  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("physical-ai"))
     client = QdrantClient(path=str(settings.qdrant_path))
     try:
         options = IngestOptions(

@@ -31,7 +31,7 @@ def served_openapi() -> dict[str, Any]:
 
     saved = {key: os.environ.pop(key) for key in list(os.environ) if key.startswith("RAG_")}
     try:
-        settings = ServiceSettings(_env_file=None)  # type: ignore[call-arg]
+        settings = ServiceSettings(_env_file=None)
     finally:
         os.environ.update(saved)
     return create_app(settings).openapi()

@@ -81,9 +81,9 @@ def route_of(scope: Scope, facts: RequestFacts) -> str:
     """
     if facts.route:
         return facts.route
-    route = scope.get("route")
-    if isinstance(getattr(route, "path", None), str):
-        return str(route.path)  # type: ignore[union-attr]
+    route_path = getattr(scope.get("route"), "path", None)
+    if isinstance(route_path, str):
+        return route_path
     app = scope.get("app")
     for candidate in getattr(getattr(app, "router", None), "routes", ()):
         path = getattr(candidate, "path", None)

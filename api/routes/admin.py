@@ -206,7 +206,7 @@ async def read_feedback(
             FeedbackItem(
                 message_id=row.message_id,
                 session_id=row.message.session_id,
-                rating=row.rating,  # type: ignore[arg-type]
+                rating=row.rating,
                 comment=row.comment,
                 question=question,
                 answer=row.message.content,

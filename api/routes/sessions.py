@@ -37,7 +37,7 @@ async def read_session_messages(
         messages=[
             MessageOut(
                 id=row.id,
-                role=row.role,  # type: ignore[arg-type]
+                role=row.role,
                 content=row.content,
                 selected_text=row.selected_text,
                 page_url=row.page_url,
@@ -76,7 +76,7 @@ async def create_feedback(
         raise ServiceError(404, "not_found", "There is no answer with this id.") from exc
     return FeedbackOut(
         message_id=message_id,
-        rating=stored.rating,  # type: ignore[arg-type]
+        rating=stored.rating,
         comment=stored.comment,
         updated_at=stored.updated_at,
     )

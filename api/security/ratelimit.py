@@ -227,7 +227,7 @@ def build_rate_limiter(
         f"async+{settings.redis_url}",
         implementation="redispy",
         key_prefix=settings.rate_limit_key_prefix,
-        connection_pool=pool,  # type: ignore[arg-type]
+        connection_pool=pool,  # type: ignore[arg-type]  # limits types the pool as the sync redis one
     )
     return RateLimiter(
         policies, storage, shared=True, hooks=hooks, shared_retry_s=shared_retry_s, pool=pool

@@ -100,11 +100,11 @@ def _convert(key: str, type_name: object, raw: object) -> object:
         if isinstance(raw, bool):
             raise TypeError
         if type_name == "int":
-            value = float(raw)  # type: ignore[arg-type]
+            value = float(raw)  # type: ignore[arg-type]  # a non-number raises TypeError
             if not value.is_integer():
                 raise TypeError
             return int(value)
-        return float(raw)  # type: ignore[arg-type]
+        return float(raw)  # type: ignore[arg-type]  # a non-number raises TypeError
     except (TypeError, ValueError):
         raise KnobError(f"{key} must be a {type_name}, got {raw!r}") from None
 

@@ -315,4 +315,4 @@ async def until_text(gen: ChatResponseAsyncGen) -> list[ChatResponse]:
         if item.delta:
             return head
     # openai.APIError wants the httpx request; a stream that ended early has none to give
-    raise EmptyStreamError("the stream ended before any text", request=None, body=None)  # type: ignore[arg-type]
+    raise EmptyStreamError("the stream ended before any text", request=None, body=None)  # type: ignore[arg-type]  # no request: see above

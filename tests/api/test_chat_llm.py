@@ -128,7 +128,7 @@ def test_shutdown_closes_the_llm_connections(
     # Its own (empty) data folder: the module's app holds the sample index open. A
     # selection-only question needs no index and still calls the model.
     settings = ServiceSettings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         data_dir=tmp_path,
         llm_base_url=sim.v1_url,
         llm_api_key=SecretStr("test"),

@@ -39,7 +39,7 @@ def built_urls(locale: str, version: str) -> set[str]:
 def client(
     tmp_path_factory: pytest.TempPathFactory, embed_model: LocalEmbedding
 ) -> Iterator[TestClient]:
-    settings = ServiceSettings(_env_file=None, data_dir=tmp_path_factory.mktemp("versioned"))  # type: ignore[call-arg]
+    settings = ServiceSettings(_env_file=None, data_dir=tmp_path_factory.mktemp("versioned"))
     qdrant = QdrantClient(path=str(settings.qdrant_path))
     try:
         options = IngestOptions(

@@ -50,20 +50,20 @@ async def test_statements_are_logged_without_parameters(
     finally:
         await engine.dispose()
     records = [r for r in caplog.records if r.name == "api.db.statements"]
-    kinds = [r.kind for r in records]  # type: ignore[attr-defined]
+    kinds = [r.kind for r in records]  # type: ignore[attr-defined]  # log record extras
     assert kinds[-5:] == ["CREATE", "INSERT", "SELECT", "DELETE", "SELECT"]
     for record in records:
-        assert record.duration_ms >= 0  # type: ignore[attr-defined]
-        assert record.dialect == "sqlite"  # type: ignore[attr-defined]
+        assert record.duration_ms >= 0  # type: ignore[attr-defined]  # log record extras
+        assert record.dialect == "sqlite"  # type: ignore[attr-defined]  # log record extras
         shown = record.getMessage() + repr(record.__dict__)
         assert PRIVATE_VALUE not in shown
         assert "notes" not in shown  # no SQL text either, only its kind
     failed = records[-1]
     assert failed.levelno == logging.WARNING
-    assert failed.error == "OperationalError"  # type: ignore[attr-defined]
+    assert failed.error == "OperationalError"  # type: ignore[attr-defined]  # log record extras
     expected = logging.INFO if slow_ms == 0 else logging.DEBUG
     assert {r.levelno for r in records[:-1]} == {expected}
-    assert all(r.slow is (slow_ms == 0) for r in records[:-1])  # type: ignore[attr-defined]
+    assert all(r.slow is (slow_ms == 0) for r in records[:-1])  # type: ignore[attr-defined]  # log record extras
 
 
 @pytest.mark.anyio

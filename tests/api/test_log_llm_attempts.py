@@ -31,7 +31,7 @@ async def make_llm(sim: Simulator) -> AsyncIterator[Callable[[], FallbackLLM]]:
 
     def make() -> FallbackLLM:
         settings = ServiceSettings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             llm_base_url=sim.v1_url,
             llm_api_key="test",
             llm_model="primary",

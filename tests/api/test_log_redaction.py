@@ -27,7 +27,7 @@ SECRETS = [ADMIN_KEY, LLM_KEY, OTHER_SK, SESSION_SECRET, DB_PASSWORD, REDIS_PASS
 
 def settings(**overrides: object) -> ServiceSettings:
     return ServiceSettings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         admin_api_keys=[ADMIN_KEY],
         llm_api_key=SecretStr(LLM_KEY),
         session_secret=SecretStr(SESSION_SECRET),

@@ -10,7 +10,7 @@ from rag.retrieval.embeddings import LocalEmbedding
 def test_before_any_ingest_chat_is_503_and_readyz_says_why(
     tmp_path: Path, embed_model: LocalEmbedding
 ):
-    settings = ServiceSettings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    settings = ServiceSettings(_env_file=None, data_dir=tmp_path)
     with TestClient(create_app(settings, embed_model=embed_model)) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 503

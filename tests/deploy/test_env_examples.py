@@ -16,7 +16,7 @@ ENV_DIR = Path(__file__).resolve().parents[2] / "deploy" / "env"
 def test_the_example_env_file_is_valid(name: str, monkeypatch: pytest.MonkeyPatch):
     for key in [k for k in os.environ if k.startswith("RAG_")]:
         monkeypatch.delenv(key)
-    settings = ServiceSettings(_env_file=ENV_DIR / f"{name}.env.example")  # type: ignore[call-arg]
+    settings = ServiceSettings(_env_file=ENV_DIR / f"{name}.env.example")
     assert settings.env == name
     assert settings.is_deployed == (name != "development")
     if settings.is_deployed:

@@ -119,7 +119,7 @@ def test_web_service_health_scaling_and_shutdown(name: str) -> None:
     }
     settings = ServiceSettings(
         _env_file=None, **{k.removeprefix("RAG_").lower(): v for k, v in settings_env.items()}
-    )  # type: ignore[arg-type]
+    )
     longest_answer_s = max(settings.request_timeout_s, settings.llm_total_budget_s)
     assert service["maxShutdownDelaySeconds"] > longest_answer_s
 

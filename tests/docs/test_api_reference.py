@@ -21,7 +21,7 @@ FIX = "regenerate with: python -m tools.gen_api"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    settings = ServiceSettings(_env_file=None, data_dir=tmp_path_factory.mktemp("openapi"))  # type: ignore[call-arg]
+    settings = ServiceSettings(_env_file=None, data_dir=tmp_path_factory.mktemp("openapi"))
     return create_app(settings).openapi()
 
 

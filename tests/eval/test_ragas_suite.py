@@ -35,7 +35,7 @@ def sample(id_: str, **fields: object) -> RagasSample:
         "answerable": True,
         **fields,
     }
-    return RagasSample(**values)  # type: ignore[arg-type]
+    return RagasSample(**values)  # type: ignore[arg-type]  # fields of the sample
 
 
 def test_environment_turns_telemetry_off_and_keeps_tiktoken_offline(

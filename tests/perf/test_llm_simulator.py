@@ -11,11 +11,12 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from perf.llm_sim.answer import NOT_COVERED as SIM_NOT_COVERED, compose_answer, parse_prompt
 from perf.llm_sim.knobs import KnobError
@@ -42,7 +43,13 @@ def service_messages(question: str, passages: list[Passage]) -> list[dict[str, s
     ]
 
 
+def sdk_messages(messages: list[dict[str, str]]) -> list[ChatCompletionMessageParam]:
+    """The same messages, typed as the OpenAI client's parameters (TypedDicts: plain dicts)."""
+    return cast("list[ChatCompletionMessageParam]", messages)
+
+
 MESSAGES = service_messages(QUESTION, PASSAGES)
+SDK_MESSAGES = sdk_messages(MESSAGES)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +112,7 @@ async def test_lists_models(base_url: str, sim: httpx.AsyncClient) -> None:
 
 async def test_answer_quotes_and_cites_the_passage(base_url: str, sim: httpx.AsyncClient) -> None:
     async with llm(base_url) as client:
-        reply = await client.chat.completions.create(model=MODEL, messages=MESSAGES)  # type: ignore[arg-type]
+        reply = await client.chat.completions.create(model=MODEL, messages=SDK_MESSAGES)
     content = reply.choices[0].message.content or ""
     assert f"{CITED_SENTENCE} [2]." in content
     assert "[1]" not in content
@@ -129,7 +136,7 @@ async def test_answer_is_deterministic_and_reads_generic_prompts(
     messages = [{"role": "user", "content": generic}]
     async with llm(base_url) as client:
         replies = [
-            (await client.chat.completions.create(model=MODEL, messages=messages))  # type: ignore[arg-type]
+            (await client.chat.completions.create(model=MODEL, messages=sdk_messages(messages)))
             .choices[0]
             .message.content
             for _ in range(2)
@@ -151,7 +158,7 @@ async def test_refuses_without_grounding(
     base_url: str, sim: httpx.AsyncClient, messages: list[dict[str, str]]
 ) -> None:
     async with llm(base_url) as client:
-        reply = await client.chat.completions.create(model=MODEL, messages=messages)  # type: ignore[arg-type]
+        reply = await client.chat.completions.create(model=MODEL, messages=sdk_messages(messages))
     assert reply.choices[0].message.content == NOT_COVERED
 
 
@@ -170,7 +177,7 @@ async def test_max_tokens_truncates_with_length_finish(
     async with llm(base_url) as client:
         reply = await client.chat.completions.create(
             model=MODEL,
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=SDK_MESSAGES,
             max_tokens=4,
         )
     assert reply.choices[0].finish_reason == "length"
@@ -183,10 +190,10 @@ async def test_max_tokens_truncates_with_length_finish(
 
 async def test_stream_reassembles_to_the_same_text(base_url: str, sim: httpx.AsyncClient) -> None:
     async with llm(base_url) as client:
-        whole = await client.chat.completions.create(model=MODEL, messages=MESSAGES)  # type: ignore[arg-type]
+        whole = await client.chat.completions.create(model=MODEL, messages=SDK_MESSAGES)
         stream = await client.chat.completions.create(
             model=MODEL,
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=MESSAGES,
             stream=True,
             stream_options={"include_usage": True},
         )
@@ -198,7 +205,7 @@ async def test_stream_reassembles_to_the_same_text(base_url: str, sim: httpx.Asy
     assert chunks[-2].choices[0].finish_reason == "stop"
     assert chunks[-1].choices == []
     assert chunks[-1].usage is not None
-    assert chunks[-1].usage.model_dump() == whole.usage.model_dump()  # type: ignore[union-attr]
+    assert chunks[-1].usage.model_dump() == whole.usage.model_dump()  # type: ignore[union-attr]  # usage is checked above
     assert all(c.usage is None for c in chunks[:-1])
     assert (await model_stats(sim))["streamed"] == 1
 
@@ -209,7 +216,7 @@ async def test_stream_without_include_usage_has_no_usage_chunk(
     async with llm(base_url) as client:
         stream = await client.chat.completions.create(
             model=MODEL,
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=SDK_MESSAGES,
             stream=True,
         )
         chunks = [chunk async for chunk in stream]
@@ -224,7 +231,7 @@ async def test_first_token_waits_for_ttft(base_url: str, sim: httpx.AsyncClient)
         start = time.monotonic()
         stream = await client.chat.completions.create(
             model=MODEL,
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=SDK_MESSAGES,
             stream=True,
         )
         first = None
@@ -233,7 +240,7 @@ async def test_first_token_waits_for_ttft(base_url: str, sim: httpx.AsyncClient)
                 first = time.monotonic() - start
         total = time.monotonic() - start
         start = time.monotonic()
-        whole = await client.chat.completions.create(model=MODEL, messages=MESSAGES)  # type: ignore[arg-type]
+        whole = await client.chat.completions.create(model=MODEL, messages=SDK_MESSAGES)
         unstreamed = time.monotonic() - start
     assert first is not None
     assert first >= 0.3
@@ -269,7 +276,7 @@ async def test_http_errors_map_to_openai_exceptions(
         with pytest.raises(exc_type) as info:
             await client.chat.completions.create(
                 model=MODEL,
-                messages=MESSAGES,  # type: ignore[arg-type]
+                messages=SDK_MESSAGES,
                 stream=stream,
             )
     exc = info.value
@@ -298,10 +305,10 @@ async def test_hang_times_out_without_blocking_other_requests(
     await configure(sim, ttft_ms=0, tps=0)
     async with llm(base_url, timeout=1.0) as client:
         hung = asyncio.ensure_future(
-            client.chat.completions.create(model="stuck", messages=MESSAGES)  # type: ignore[arg-type]
+            client.chat.completions.create(model="stuck", messages=SDK_MESSAGES)
         )
         await asyncio.sleep(0.1)
-        other = await client.chat.completions.create(model=MODEL, messages=MESSAGES)  # type: ignore[arg-type]
+        other = await client.chat.completions.create(model=MODEL, messages=SDK_MESSAGES)
         assert not hung.done()
         assert other.choices[0].message.content
         with pytest.raises(openai.APITimeoutError):
@@ -310,7 +317,7 @@ async def test_hang_times_out_without_blocking_other_requests(
         with pytest.raises(openai.APITimeoutError):
             await client.chat.completions.create(
                 model="stuck",
-                messages=MESSAGES,  # type: ignore[arg-type]
+                messages=SDK_MESSAGES,
                 stream=True,
                 timeout=0.3,
             )
@@ -324,10 +331,10 @@ async def test_malformed_body_fails_to_decode(base_url: str, sim: httpx.AsyncCli
     async with llm(base_url) as client:
         # The client does not wrap a bad JSON body in openai.APIError: json's error escapes.
         with pytest.raises(json.JSONDecodeError):
-            await client.chat.completions.create(model=MODEL, messages=MESSAGES)  # type: ignore[arg-type]
+            await client.chat.completions.create(model=MODEL, messages=SDK_MESSAGES)
         stream = await client.chat.completions.create(
             model=MODEL,
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=SDK_MESSAGES,
             stream=True,
         )
         received: list[str] = []
@@ -341,7 +348,7 @@ async def test_stream_cut_drops_the_connection(base_url: str, sim: httpx.AsyncCl
     async with llm(base_url) as client:
         stream = await client.chat.completions.create(
             model=MODEL,
-            messages=MESSAGES,  # type: ignore[arg-type]
+            messages=SDK_MESSAGES,
             stream=True,
         )
         words: list[str] = []
@@ -350,7 +357,7 @@ async def test_stream_cut_drops_the_connection(base_url: str, sim: httpx.AsyncCl
             await drain(stream, words)
         assert len([w for w in words if w]) == 3
         with pytest.raises(openai.APIConnectionError):
-            await client.chat.completions.create(model=MODEL, messages=MESSAGES)  # type: ignore[arg-type]
+            await client.chat.completions.create(model=MODEL, messages=SDK_MESSAGES)
     stats = await settled(sim)
     assert stats["errors"]["stream_cut"] == 2
     assert stats["in_flight"] == 0
@@ -366,7 +373,7 @@ async def test_error_rate_is_about_right_and_reproducible(
         async def one(client: openai.AsyncOpenAI) -> bool:
             async with gate:
                 try:
-                    await client.chat.completions.create(model=MODEL, messages=MESSAGES)  # type: ignore[arg-type]
+                    await client.chat.completions.create(model=MODEL, messages=SDK_MESSAGES)
                 except openai.InternalServerError:
                     return True
                 return False
@@ -391,7 +398,7 @@ async def test_error_rate_is_about_right_and_reproducible(
 async def test_unknown_model_is_404(base_url: str, sim: httpx.AsyncClient) -> None:
     async with llm(base_url) as client:
         with pytest.raises(openai.NotFoundError) as info:
-            await client.chat.completions.create(model="gpt-9", messages=MESSAGES)  # type: ignore[arg-type]
+            await client.chat.completions.create(model="gpt-9", messages=SDK_MESSAGES)
     assert info.value.code == "model_not_found"
     assert info.value.type == "invalid_request_error"
     assert (await sim.get("/_sim/stats")).json()["unknown_model"] == 1
@@ -426,14 +433,14 @@ async def test_control_endpoints(base_url: str, sim: httpx.AsyncClient) -> None:
         async def streamed() -> None:
             stream = await client.chat.completions.create(
                 model="backup",
-                messages=MESSAGES,  # type: ignore[arg-type]
+                messages=SDK_MESSAGES,
                 stream=True,
             )
             await drain(stream, [])
 
         await asyncio.gather(
             *(
-                client.chat.completions.create(model="backup", messages=MESSAGES)  # type: ignore[arg-type]
+                client.chat.completions.create(model="backup", messages=SDK_MESSAGES)
                 for _ in range(4)
             ),
             streamed(),

@@ -28,12 +28,12 @@ def test_service_variables_are_read_by_the_service_settings_only(
     monkeypatch.setenv("RAG_TOP_K", "7")
     monkeypatch.setenv("RAG_CORS_ORIGINS", "https://book.example")
     monkeypatch.setenv("RAG_RATE_LIMIT_SESSION", "not a limit")  # refused by the service only
-    pipeline = Settings(_env_file=None)  # type: ignore[call-arg]
+    pipeline = Settings(_env_file=None)
     assert pipeline.top_k == 7
     assert "cors_origins" not in Settings.model_fields
     with pytest.raises(ValueError, match="is not a rate limit"):
-        ServiceSettings(_env_file=None)  # type: ignore[call-arg]
+        ServiceSettings(_env_file=None)
     monkeypatch.setenv("RAG_RATE_LIMIT_SESSION", "3/minute")
-    service = ServiceSettings(_env_file=None)  # type: ignore[call-arg]
+    service = ServiceSettings(_env_file=None)
     assert (service.top_k, service.cors_origins) == (7, ["https://book.example"])
     assert service.rate_limit_session == "3/minute"

@@ -110,7 +110,7 @@ class TcpProxy:
                     selector.register(sock, selectors.EVENT_READ)
                 while not stop.is_set():
                     for key, _ in selector.select(timeout=_POLL_S):
-                        source: socket.socket = key.fileobj  # type: ignore[assignment]
+                        source: socket.socket = key.fileobj  # type: ignore[assignment]  # only sockets are registered
                         data = source.recv(_CHUNK)
                         if not data:
                             return

@@ -40,7 +40,7 @@ def admin_settings(
     data_dir = tmp_path_factory.mktemp("admin-data")
     shutil.copytree(sample_index.qdrant_path, data_dir / "qdrant")
     return ServiceSettings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         data_dir=data_dir,
         admin_api_keys=[ADMIN_KEY],
         docs_dir=book_root / "book" / "docs",

@@ -32,11 +32,11 @@ Factory = async_sessionmaker[AsyncSession]
 
 
 def question(text: str, **extra: object) -> NewMessage:
-    return NewMessage(role="user", content=text, **extra)  # type: ignore[arg-type]
+    return NewMessage(role="user", content=text, **extra)  # type: ignore[arg-type]  # extra fields of the test
 
 
 def answer(text: str, **extra: object) -> NewMessage:
-    return NewMessage(role="assistant", content=text, **extra)  # type: ignore[arg-type]
+    return NewMessage(role="assistant", content=text, **extra)  # type: ignore[arg-type]  # extra fields of the test
 
 
 async def exchange(factory: Factory, session_id: str, n: int) -> tuple[Message, Message]:
@@ -259,7 +259,7 @@ async def test_feedback_comment_is_at_most_1000_characters(session_factory: Fact
                 session=session, message_id=reply.id, rating="up", comment="x" * 1001
             )
         with pytest.raises(InvalidFeedbackError, match="rating"):
-            await upsert_feedback(session=session, message_id=reply.id, rating="meh")  # type: ignore[arg-type]
+            await upsert_feedback(session=session, message_id=reply.id, rating="meh")  # type: ignore[arg-type]  # a rating the type refuses
         stored = await upsert_feedback(
             session=session, message_id=reply.id, rating="up", comment="é" * 1000
         )
@@ -324,7 +324,7 @@ async def test_invalid_input_is_refused_before_any_write(session: AsyncSession) 
     with pytest.raises(ValueError, match="timezone-aware"):
         question("q", created_at=datetime(2026, 1, 1))  # noqa: DTZ001 - the point of the test
     with pytest.raises(ValueError, match="role"):
-        NewMessage(role="system", content="x")  # type: ignore[arg-type]
+        NewMessage(role="system", content="x")  # type: ignore[arg-type]  # a role the type refuses
     with pytest.raises(ValueError, match="negative"):
         answer("a", prompt_tokens=-1)
     assert not await session_exists(session=session, session_id="s")

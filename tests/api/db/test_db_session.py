@@ -76,7 +76,7 @@ async def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_pa
 async def test_postgres_pool_is_sized_by_the_settings(postgres_db_url: str) -> None:
     engine = build_engine(postgres_db_url, pool_size=2, max_overflow=1, pool_timeout_s=0.5)
     try:
-        assert (engine.pool.size(), engine.pool.timeout()) == (2, 0.5)  # type: ignore[attr-defined]
+        assert (engine.pool.size(), engine.pool.timeout()) == (2, 0.5)  # type: ignore[attr-defined]  # a QueuePool on PostgreSQL
         async with engine.connect() as c1, engine.connect(), engine.connect():
             name = await c1.scalar(text("SELECT current_setting('application_name')"))
             assert name == "textbook-rag"

@@ -35,7 +35,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         except Exception as exc:  # any failure to reach it means: skip (or fail under CI)
             unreachable(exc)
         url = with_database(POSTGRES_URL, name)
-    settings = ServiceSettings(_env_file=None, data_dir=tmp_path, database_url=url)  # type: ignore[call-arg]
+    settings = ServiceSettings(_env_file=None, data_dir=tmp_path, database_url=url)
     chat_store = ChatStore.from_settings(settings)
     try:
         await chat_store.migrate()

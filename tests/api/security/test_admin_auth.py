@@ -57,7 +57,7 @@ def test_there_are_admin_routes_to_check(app: FastAPI):
 
 def test_every_admin_route_refuses_without_a_key_and_with_a_wrong_one(client: TestClient):
     refused: dict[str, list[int]] = {}
-    for method, path in protected(client.app):  # type: ignore[arg-type]
+    for method, path in protected(client.app):  # type: ignore[arg-type]  # the app is a FastAPI app
         statuses = []
         for key in [None, *WRONG_KEYS]:
             headers = {} if key is None else {"X-API-Key": key}
@@ -72,7 +72,7 @@ def test_every_admin_route_refuses_without_a_key_and_with_a_wrong_one(client: Te
 
 def test_the_right_key_gets_past_the_check(client: TestClient):
     # Otherwise the 401s above could come from a route that refuses everyone.
-    for method, path in protected(client.app):  # type: ignore[arg-type]
+    for method, path in protected(client.app):  # type: ignore[arg-type]  # the app is a FastAPI app
         if method != "GET":
             continue  # a POST would start work; GET shows the key is accepted
         response = client.request(method, path, headers={"X-API-Key": ADMIN_KEY})

@@ -26,7 +26,7 @@ SAFE: dict[str, Any] = {
 
 
 def build(**changes: Any) -> ServiceSettings:
-    return ServiceSettings(_env_file=None, **{**SAFE, **changes})  # type: ignore[arg-type]
+    return ServiceSettings(_env_file=None, **{**SAFE, **changes})
 
 
 def refusal(**changes: Any) -> str:

@@ -235,7 +235,7 @@ def test_bad_limit_settings_refuse_to_start(
 ):
     monkeypatch.setenv(field, value)
     with pytest.raises(ValidationError) as excinfo:
-        ServiceSettings(_env_file=None)  # type: ignore[call-arg]
+        ServiceSettings(_env_file=None)
     message = str(excinfo.value)
     assert field.removeprefix("RAG_").lower() in message
     assert fragment in message
@@ -245,7 +245,7 @@ def test_limits_read_from_the_environment(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("RAG_RATE_LIMIT_SESSION", "5/second")
     monkeypatch.setenv("RAG_RATE_LIMIT_ADDRESS", "100/hour")
     monkeypatch.setenv("RAG_TRUSTED_PROXIES", "10.0.0.1, 2001:db8::/32")
-    settings = ServiceSettings(_env_file=None)  # type: ignore[call-arg]
+    settings = ServiceSettings(_env_file=None)
     assert (settings.rate_limit_session, settings.rate_limit_address) == ("5/second", "100/hour")
     assert settings.trusted_proxies == ["10.0.0.1", "2001:db8::/32"]
     assert settings.rate_limit_new_sessions == "120/hour"

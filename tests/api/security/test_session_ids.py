@@ -91,7 +91,7 @@ def test_the_stream_issues_a_signed_session_id(client: TestClient):
         lines = response.iter_lines()
         first, meta = next(lines), next(lines)
     assert first == "event: meta"
-    session_id = re.search(r'"session_id": "([^"]+)"', meta).group(1)  # type: ignore[union-attr]
+    session_id = re.search(r'"session_id": "([^"]+)"', meta).group(1)  # type: ignore[union-attr]  # meta has a session id
     assert client.app_state["session_ids"].verify(session_id)
 
 

@@ -19,7 +19,7 @@ BOOK = "https://book.example"
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
     # The widget routes need no index or model: the app is not started (no lifespan).
-    settings = ServiceSettings(  # type: ignore[call-arg]
+    settings = ServiceSettings(
         _env_file=None, data_dir=tmp_path_factory.mktemp("widget"), cors_origins=[BOOK]
     )
     return TestClient(create_app(settings))

@@ -65,7 +65,7 @@ def build(
         "llm_total_budget_s": 5.0,
         **overrides,
     }
-    llm = build_llm(Settings(_env_file=None, **values), clock=clock)  # type: ignore[call-arg]
+    llm = build_llm(Settings(_env_file=None, **values), clock=clock)
     assert isinstance(llm, FallbackLLM)
     assert [route.name for route in llm.routes] == [PRIMARY, BACKUP]
     return llm
@@ -109,7 +109,7 @@ def attempt_records(records: list[logging.LogRecord], model: str) -> list[loggin
 
 def pause_between(first: logging.LogRecord, second: logging.LogRecord) -> float:
     """Seconds from the end of one attempt to the start of the next."""
-    second_started = second.created - second.duration_ms / 1000  # type: ignore[attr-defined]
+    second_started = second.created - second.duration_ms / 1000  # type: ignore[attr-defined]  # a log record's extra field
     return second_started - first.created
 
 
@@ -542,11 +542,11 @@ async def raised_by(sim: Simulator, *, model: str = PRIMARY, stream: bool = Fals
         try:
             reply = await client.chat.completions.create(
                 model=model,
-                messages=OPENAI_MESSAGES,  # type: ignore[arg-type]
+                messages=OPENAI_MESSAGES,  # type: ignore[arg-type]  # plain dicts, not SDK TypedDicts
                 stream=stream,
             )
             if stream:
-                async for _ in reply:  # type: ignore[union-attr]
+                async for _ in reply:  # type: ignore[union-attr]  # a stream when stream=True
                     pass
         except Exception as exc:
             return exc

@@ -60,7 +60,7 @@ def build(sim: Simulator, observer: Attempts, **overrides: Any) -> FallbackLLM:
         "llm_timeout_s": 2.0,
         **overrides,
     }
-    llm = build_llm(Settings(_env_file=None, **values), observer=observer)  # type: ignore[call-arg]
+    llm = build_llm(Settings(_env_file=None, **values), observer=observer)
     assert isinstance(llm, FallbackLLM)
     return llm
 
@@ -91,7 +91,7 @@ def test_the_sync_path_retries_logs_and_reports_like_the_async_one(
     ]
     assert observer.fallbacks == [PRIMARY, PRIMARY]
     lines = [
-        (r.model, r.outcome, getattr(r, "fallback", None))  # type: ignore[attr-defined]
+        (r.model, r.outcome, getattr(r, "fallback", None))  # type: ignore[attr-defined]  # log record extras
         for r in caplog.records
         if r.name == "rag.fallback" and r.getMessage() == "llm attempt"
     ]
@@ -101,7 +101,7 @@ def test_the_sync_path_retries_logs_and_reports_like_the_async_one(
         (BACKUP, "ok", True),
     ]
     failed = [r for r in caplog.records if getattr(r, "status", None) is not None]
-    assert [(r.model, r.status, r.fallback) for r in failed] == [(PRIMARY, 503, False)] * 2  # type: ignore[attr-defined]
+    assert [(r.model, r.status, r.fallback) for r in failed] == [(PRIMARY, 503, False)] * 2  # type: ignore[attr-defined]  # log record extras
 
 
 def test_a_spent_deadline_fails_a_sync_call_before_any_request(sim: Simulator) -> None:

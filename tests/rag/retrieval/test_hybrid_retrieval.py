@@ -38,7 +38,7 @@ def _retriever(
         vector_store=build_vector_store(client, settings.collection),
         embed_model=embed_model,
         top_k=10,
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,  # type: ignore[arg-type]  # a parametrized mode name
         max_per_page=max_per_page,  # fusion alone: page diversity reorders on purpose
     )
 

@@ -25,7 +25,7 @@ def test_defaults_come_from_the_index():
 def test_the_filter_matches_both_fields():
     query_filter = BookScope("1.0", "fr").query_filter()
     assert query_filter is not None
-    conditions = {(c.key, c.match.value) for c in query_filter.must}  # type: ignore[union-attr]
+    conditions = {(c.key, c.match.value) for c in query_filter.must}  # type: ignore[union-attr]  # must is a list here
     assert conditions == {("version", "1.0"), ("locale", "fr")}
 
 
@@ -68,7 +68,7 @@ def test_a_scoped_retriever_keeps_every_setting_of_the_shared_one():
     base = QdrantRetriever(
         client=client,
         vector_store=build_vector_store(client, "book"),
-        embed_model=None,  # type: ignore[arg-type]  (not used: nothing is retrieved)
+        embed_model=None,  # type: ignore[arg-type]  # not used: nothing is retrieved
         top_k=3,
         mode="dense",
         max_per_page=1,

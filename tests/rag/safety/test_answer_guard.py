@@ -17,7 +17,7 @@ GROUNDED = "The integral term removes steady-state error [2]."
 
 
 def guard(**kwargs: object) -> AnswerGuard:
-    return AnswerGuard.for_messages(MESSAGES, **kwargs)  # type: ignore[arg-type]
+    return AnswerGuard.for_messages(MESSAGES, **kwargs)  # type: ignore[arg-type]  # options of the test
 
 
 def nodes(passages: list[Passage]) -> list[NodeWithScore]:

@@ -141,7 +141,7 @@ def test_the_prompt_keeps_instructions_out_of_every_untrusted_part() -> None:
 def test_each_request_gets_its_own_boundary_and_canary() -> None:
     first, second = build_messages("q", []), build_messages("q", [])
     boundaries = [
-        re.search(r"<data-([0-9a-f]{16})>", m[-1].content or "").group(1)  # type: ignore[union-attr]
+        re.search(r"<data-([0-9a-f]{16})>", m[-1].content or "").group(1)  # type: ignore[union-attr]  # every prompt has a boundary
         for m in (first, second)
     ]
     assert boundaries[0] != boundaries[1]

@@ -52,7 +52,7 @@ def poisoned_index(
     """The sample book plus one poisoned page per page payload, ingested into its own index."""
     root = tmp_path_factory.mktemp("poisoned")
     docs = write_poisoned_book(SAMPLE_BOOK, root / "docs", payloads.values())
-    settings = ServiceSettings(_env_file=None, data_dir=root / "data")  # type: ignore[call-arg]
+    settings = ServiceSettings(_env_file=None, data_dir=root / "data")
     client = QdrantClient(path=str(settings.qdrant_path))
     try:
         options = IngestOptions(docs_dir=docs, collection=settings.collection, show_progress=False)

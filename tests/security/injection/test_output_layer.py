@@ -81,7 +81,7 @@ async def model_reply(sim: Simulator, model: str, messages: list[ChatMessage]) -
     """The model's streamed deltas (the non-streamed reply is their concatenation)."""
     wire = [{"role": m.role.value, "content": m.content or ""} for m in messages]
     async with openai.AsyncOpenAI(base_url=sim.v1_url, api_key="t", max_retries=0) as client:
-        stream = await client.chat.completions.create(model=model, messages=wire, stream=True)  # type: ignore[arg-type]
+        stream = await client.chat.completions.create(model=model, messages=wire, stream=True)  # type: ignore[arg-type]  # plain dicts
         return [c.delta.content or "" async for chunk in stream for c in chunk.choices]
 
 

@@ -41,11 +41,11 @@ async def _reply(sim: Simulator, model: str, messages: list[dict[str, str]]) -> 
     """The non-streamed and the streamed reply."""
     client = openai.AsyncOpenAI(base_url=sim.v1_url, api_key="test", max_retries=0)
     async with client:
-        whole = await client.chat.completions.create(model=model, messages=messages)  # type: ignore[arg-type]
+        whole = await client.chat.completions.create(model=model, messages=messages)  # type: ignore[arg-type]  # plain dicts
         pieces: list[str] = []
         stream = await client.chat.completions.create(
             model=model,
-            messages=messages,  # type: ignore[arg-type]
+            messages=messages,  # type: ignore[arg-type]  # plain dicts, not SDK TypedDicts
             stream=True,
         )
         async for chunk in stream:
