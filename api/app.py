@@ -22,7 +22,7 @@ from api.middleware.observability import ObservabilityMiddleware, record_route
 from api.middleware.request_id import RequestIdMiddleware
 from api.monitoring.metrics import Metrics
 from api.monitoring.status import StatusMonitor
-from api.routes import admin, admin_stats, chat, dashboard, health, sessions, widget
+from api.routes import admin, admin_stats, chat, dashboard, health, home, sessions, widget
 from api.security.auth import AdminKeys
 from api.security.client_address import ClientAddressResolver
 from api.security.headers import SecurityHeadersMiddleware
@@ -172,4 +172,5 @@ def create_app(
     app.include_router(dashboard.router)
     app.include_router(health.router)
     app.include_router(widget.router)
+    app.include_router(home.router)
     return app

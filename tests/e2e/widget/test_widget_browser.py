@@ -537,3 +537,18 @@ def test_axe_finds_no_serious_violation_in_the_widget(reader: Reader):
         assert {"button-name", "color-contrast"} <= set(results["passes"]), theme
         serious = [v for v in results["violations"] if v["impact"] in ("serious", "critical")]
         assert serious == [], theme
+
+
+def test_the_service_home_page_carries_a_working_chat(reader: Reader, stack: Stack):
+    """``GET /`` on the service itself: the widget loads under the service's own CSP, asks the
+    service as its own origin and shows a cited answer; no console error (the fixture checks)."""
+    reader.page.goto(f"{stack.api}/")
+    reader.page.wait_for_selector("textbook-chat[data-ready]", state="attached")
+    assert reader.page.title() == "Ask the book"
+    reader.page.keyboard.press("Control+/")
+    reader.widget(".panel").wait_for(state="visible")
+    reader.ask(QUESTION)
+    reader.wait_answer_done()
+    assert "zero moment point" in answer_text(reader).lower()
+    assert reader.widget(".message.assistant a.cite").count() >= 1
+    assert reader.session_id()
