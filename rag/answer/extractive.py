@@ -357,7 +357,10 @@ def extractive_answer(
     ):
         return NOT_COVERED
     if not shape:
-        return _render(_in_rank_order(ranked, max_units), code_last=True)
+        units = _in_rank_order(ranked, max_units)
+        if _DEFINITION_Q_RE.match(question):
+            units = _definition_first(units)
+        return _render(units, code_last=True)
     definition = bool(_DEFINITION_Q_RE.match(question))
     scored = sorted(
         ((v + _shape_bonus(u, definition), u) for v, u in ranked.scored),
@@ -385,6 +388,31 @@ def _in_rank_order(ranked: _Ranked, max_units: int) -> list[Unit]:
         if own is not None:  # an answer about a selection always rests on it
             chosen = [own, *chosen[: max_units - 1]]
     return sorted(chosen, key=lambda u: (ranked.rank[u.passage.index], u.position))
+
+
+def _definition_first(units: list[Unit]) -> list[Unit]:
+    """For "what is ...", a definition before a formula: the same units, in another order.
+
+    When the answer would open with a formula, the passage that holds a definition sentence
+    goes first; the other passages follow in rank order.
+    """
+    if not units or not looks_like_formula(units[0].text):
+        return units
+    lead = next(
+        (
+            u
+            for u in units
+            if not u.is_code
+            and not looks_like_formula(u.text)
+            and not is_fragment(u.text)
+            and _DEFINITION_RE.search(u.text[:160])
+        ),
+        None,
+    )
+    if lead is None:
+        return units
+    first = [u for u in units if u.passage.index == lead.passage.index]
+    return first + [u for u in units if u.passage.index != lead.passage.index]
 
 
 def _choose(

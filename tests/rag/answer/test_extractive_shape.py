@@ -112,3 +112,28 @@ def test_unshaped_answers_keep_passage_rank_order_and_quote_a_selection():
     selection = Passage(index=1, title=SELECTION_TITLE, section="Service calls", text=selected)
     book = Passage(index=2, title=ORDER.title, section=ORDER.section, text=ORDER.text)
     assert 1 in cited_indexes(extractive_answer("What does this mean?", [selection, book]))
+
+
+def test_unshaped_what_is_answers_open_with_the_definition_not_another_passages_formula():
+    formula = Passage(
+        index=1,
+        title="Balance",
+        section="Zero moment point",
+        text="p_x = x_c - (z_c / g) * ddx_c, where x_c is the zero moment point estimate.",
+    )
+    definition = Passage(
+        index=2,
+        title="Balance",
+        section="Zero moment point",
+        text="The zero moment point is the point on the ground where the contact forces produce "
+        "no horizontal moment.",
+    )
+    answer = extractive_answer("What is the zero moment point?", [formula, definition])
+    assert answer.startswith("The zero moment point is the point on the ground")
+    assert answer.index("[2]") < answer.index("[1]")
+    assert "p_x = x_c" in answer  # the same units, only reordered
+    # other questions keep passage rank order
+    other = extractive_answer(
+        "How is the zero moment point estimate computed?", [formula, definition]
+    )
+    assert other.startswith("p_x")
