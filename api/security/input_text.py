@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from rag.safety.markdown import CONTENT_ELEMENT_RE, HTML_ELEMENTS, TAG_RE
+from rag.safety.html_tags import CONTENT_ELEMENT_RE, HTML_ELEMENTS, TAG_RE
 
 # Elements that separate words: they become a space, so "<p>a</p><p>b</p>" is not "ab".
 _BLOCK_ELEMENT_NAMES = (
