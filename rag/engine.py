@@ -8,25 +8,21 @@ One async generator, ``TextbookQA.events``, runs that sequence for an ``AnswerRe
 (``rag.answer.request``) and yields typed ``StreamEvent``s (the sources, the answer's checked
 deltas, the final result): the stream route relays them, the JSON route and ``answer`` keep the
 result (``collect``). Each step hands the next its data (the nodes, the ``Prompt`` with its
-passages, the sources built once), so nothing is read back out of a prompt. Follow-ups are
-condensed by ``rag.answer.condense``; the model call, the budget's fallback and the priced result
-are ``rag.answer.generate``; the cache replay and the report of a served answer are
-``rag.answer.served``. ``build_qa`` (``rag.assembly``) wires the default parts from settings;
-the names are re-exported here.
+passages, the sources built once), so nothing is read back out of a prompt.
+
+The steps live by concept: the retrieval (``rag.retrieval.book_search``, whose
+``BookRetrieval`` ``TextbookQA`` extends), the condensing of follow-ups (``rag.answer.condense``),
+the model call with the budget's fallback and the priced result (``rag.answer.generate``), the
+cache replay and the report of a served answer (``rag.answer.served``). ``build_qa``
+(``rag.assembly``) wires the default parts from settings. Their public names are re-exported here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
 
 from llama_index.core.llms.llm import LLM
-from llama_index.core.postprocessor import SimilarityPostprocessor
-from llama_index.core.postprocessor.types import BaseNodePostprocessor
-from llama_index.core.schema import NodeWithScore, QueryBundle
-from qdrant_client import QdrantClient
 
 from rag.answer.cache import AnswerCache, cache_key
 from rag.answer.condense import Turn, condense, condense_with_llm, is_follow_up
@@ -47,21 +43,14 @@ from rag.llm.budget import DailyBudget
 from rag.llm.models import EXTRACTIVE_MODEL, build_llm
 from rag.observer import NullObserver, PipelineObserver
 from rag.retrieval.book_index import BookIndex
-from rag.retrieval.postprocessors import SelectedTextPostprocessor, TopKPostprocessor
+from rag.retrieval.book_search import BookRetrieval, IndexNotReadyError
 from rag.retrieval.retriever import QdrantRetriever
-from rag.retrieval.scopes import BookScope, UnknownScopeError, resolve_scope
-from rag.retrieval.vector_store import SCOPES_KEY, collection_metadata
+from rag.retrieval.scopes import BookScope, UnknownScopeError
 from rag.safety.answer_guard import AnswerGuard
 from rag.safety.markdown import normalise_hosts
 
-_QUERY_SELECTION_CHARS = 1000
 
-
-class IndexNotReadyError(RuntimeError):
-    """No index has been published yet for the configured collection."""
-
-
-class TextbookQA:
+class TextbookQA(BookRetrieval):
     """Answers questions from the indexed book; one instance is shared by all requests.
 
     Args:
@@ -95,11 +84,8 @@ class TextbookQA:
         observer: PipelineObserver | None = None,
         link_hosts: Sequence[str] = (),
     ) -> None:
-        self.retriever = retriever
+        super().__init__(retriever=retriever, index=index, top_k=top_k, min_relevance=min_relevance)
         self.llm = llm
-        self.index = index
-        self.top_k = top_k
-        self.min_relevance = min_relevance
         self.fallback_llm = fallback_llm or llm
         self.cache = cache
         self.budget = budget
@@ -108,96 +94,11 @@ class TextbookQA:
         self.history_max_tokens = history_max_tokens
         self.observer: PipelineObserver = observer or NullObserver()
         self.link_hosts = normalise_hosts(link_hosts)
-        self._scopes: dict[str, Mapping[str, Any]] = {}
-
-    @property
-    def client(self) -> QdrantClient:
-        """The Qdrant client (calls through it go under ``index.lock()``)."""
-        return self.index.client
-
-    @property
-    def collection(self) -> str:
-        """The alias readers are served from."""
-        return self.index.alias
 
     @property
     def model_name(self) -> str:
         """Name of the model that writes the answers."""
         return self.llm.metadata.model_name
-
-    def published_collection(self) -> str | None:
-        """The collection the alias points at, read now (None before any publish)."""
-        return self.index.refresh()
-
-    def is_ready(self) -> bool:
-        """True once an index version is published for the collection (read now)."""
-        return self.published_collection() is not None
-
-    def resolve_scope(self, version: str | None, locale: str | None) -> BookScope:
-        """The doc version and locale to answer from: checked, defaults filled in (blocking).
-
-        Before the first ingest any values are accepted (retrieval then reports the missing
-        index; a selection-only answer needs none).
-
-        Raises:
-            UnknownScopeError: The index does not hold that version or locale.
-        """
-        live = self.index.served()
-        if live is None:
-            return BookScope(version=version or "current", locale=locale or "en")
-        described = self._scopes.get(live)
-        if described is None:
-            metadata = self.index.call(collection_metadata, self.client, live)
-            described = metadata.get(SCOPES_KEY) or {}
-            self._scopes = {live: described}  # index versions are immutable once published
-        return resolve_scope(described, version, locale)
-
-    async def served_collection(self) -> str | None:
-        """The served collection from the index's cache, read in a thread when it is stale."""
-        if self.index.fresh():
-            return self.index.served()
-        return await asyncio.to_thread(self.index.served)
-
-    def _postprocessors(
-        self, selected_text: str | None, page_url: str | None
-    ) -> list[BaseNodePostprocessor]:
-        steps: list[BaseNodePostprocessor] = [
-            SimilarityPostprocessor(similarity_cutoff=self.min_relevance)
-        ]
-        if selected_text:
-            steps.append(SelectedTextPostprocessor(selected_text=selected_text, page_url=page_url))
-        steps.append(TopKPostprocessor(top_k=self.top_k))
-        return steps
-
-    async def retrieve(
-        self,
-        question: str,
-        *,
-        selected_text: str | None = None,
-        selection_only: bool = False,
-        page_url: str | None = None,
-        scope: BookScope | None = None,
-    ) -> list[NodeWithScore]:
-        """The passages an answer is built from, best first (the selection pinned first).
-
-        ``scope`` (the reader's doc version and locale) limits the search to its chunks.
-        """
-        if selected_text and selection_only:
-            pin = SelectedTextPostprocessor(selected_text=selected_text, page_url=page_url)
-            return [pin.selection_node()]
-        if await self.served_collection() is None:
-            raise IndexNotReadyError(f"no index published for collection {self.collection!r}")
-        embed_strs = [question]
-        if selected_text:
-            embed_strs = [f"{question}\n{selected_text[:_QUERY_SELECTION_CHARS]}"]
-        bundle = QueryBundle(query_str=question, custom_embedding_strs=embed_strs)
-        retriever = self.retriever
-        if scope is not None and (query_filter := scope.query_filter()) is not None:
-            retriever = retriever.scoped(query_filter)
-        nodes = await retriever.aretrieve(bundle)
-        for step in self._postprocessors(selected_text, page_url):
-            nodes = await step.apostprocess_nodes(nodes, query_bundle=bundle)
-        return nodes
 
     async def _cache_key(
         self,
