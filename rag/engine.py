@@ -1,93 +1,56 @@
-"""The question-answering pipeline, assembled from LlamaIndex parts by ``build_*`` factories.
+"""The question-answering pipeline: ``TextbookQA`` runs the steps of one answer in order.
 
 retrieve (dense + keyword, fused) -> similarity cut-off -> SelectedTextPostprocessor (per
 request) -> top k -> numbered passages -> LLM (the extractive answerer by default) -> citation
 check -> sources.
 
-One async generator, ``TextbookQA.events``, runs that sequence for an ``AnswerRequest`` and yields
-typed ``StreamEvent``s (the sources, the answer's checked deltas, the final result): the stream
-route relays them, the JSON route and ``answer`` keep the result. Each step hands the next its
-data (the nodes, the ``Prompt`` with its passages, the sources built once), so nothing is read
-back out of a prompt.
+One async generator, ``TextbookQA.events``, runs that sequence for an ``AnswerRequest``
+(``rag.answer.request``) and yields typed ``StreamEvent``s (the sources, the answer's checked
+deltas, the final result): the stream route relays them, the JSON route and ``answer`` keep the
+result (``collect``). Each step hands the next its data (the nodes, the ``Prompt`` with its
+passages, the sources built once), so nothing is read back out of a prompt.
+
+The steps live by concept: the retrieval (``rag.retrieval.book_search``, whose
+``BookRetrieval`` ``TextbookQA`` extends), the condensing of follow-ups (``rag.answer.condense``),
+the model call with the budget's fallback and the priced result (``rag.answer.generate``), the
+cache replay and the report of a served answer (``rag.answer.served``). ``build_qa``
+(``rag.assembly``) wires the default parts from settings. Their public names are re-exported here.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from llama_index.core.llms.llm import LLM
-from llama_index.core.postprocessor import SimilarityPostprocessor
-from llama_index.core.postprocessor.types import BaseNodePostprocessor
-from llama_index.core.schema import NodeWithScore, QueryBundle
-from llama_index.vector_stores.qdrant import QdrantVectorStore
-from qdrant_client import QdrantClient
-from qdrant_client.http.exceptions import ResponseHandlingException
 
 from rag.answer.cache import AnswerCache, cache_key
 from rag.answer.condense import Turn, condense, condense_with_llm, is_follow_up
-from rag.answer.prompts import NOT_COVERED, Prompt, build_prompt
+from rag.answer.generate import Generation, answering_llm
+from rag.answer.prompts import NOT_COVERED, build_prompt
+from rag.answer.request import AnswerRequest, recent_turns
 from rag.answer.result import (
     AnswerResult,
     SourceRef,
     StreamEvent,
-    finish_answer,
+    collect,
     passages_of,
     source_ref,
 )
+from rag.answer.served import cached_answer, complete, served_from_cache
+from rag.assembly import build_qa
 from rag.llm.budget import DailyBudget
-from rag.llm.models import EXTRACTIVE_MODEL, ExtractiveLLM, build_extractive_llm, build_llm
-from rag.llm.usage import cost_usd, count_tokens, estimate_prompt_tokens
-from rag.observer import AnswerOutcome, NullObserver, PipelineObserver
+from rag.llm.models import EXTRACTIVE_MODEL, build_llm
+from rag.observer import NullObserver, PipelineObserver
 from rag.retrieval.book_index import BookIndex
-from rag.retrieval.embeddings import LocalEmbedding
-from rag.retrieval.postprocessors import SelectedTextPostprocessor, TopKPostprocessor
+from rag.retrieval.book_search import BookRetrieval, IndexNotReadyError
 from rag.retrieval.retriever import QdrantRetriever
-from rag.retrieval.scopes import BookScope, UnknownScopeError, resolve_scope
-from rag.retrieval.vector_cache import VectorCache
-from rag.retrieval.vector_store import SCOPES_KEY, build_vector_store, collection_metadata
+from rag.retrieval.scopes import BookScope, UnknownScopeError
 from rag.safety.answer_guard import AnswerGuard
 from rag.safety.markdown import normalise_hosts
-from rag.settings import Settings
-
-_QUERY_SELECTION_CHARS = 1000
-_PIECE_RE = re.compile(r"\S+\s*|\s+")
-logger = logging.getLogger(__name__)
 
 
-class IndexNotReadyError(RuntimeError):
-    """No index has been published yet for the configured collection."""
-
-
-@dataclass(frozen=True)
-class AnswerRequest:
-    """One question to answer, as the routes hand it to the pipeline.
-
-    Args:
-        question: the reader's question (already cleaned by the API).
-        history: the conversation so far, oldest first.
-        selected_text: text the reader selected on a page, if any.
-        selection_only: answer from the selection alone (no retrieval).
-        page_url: the page the selection is on.
-        scope: the reader's doc version and locale (``resolve_scope``); None searches everything.
-        stream: the answer's text is wanted as deltas (the model is called streaming).
-    """
-
-    question: str
-    history: Sequence[Turn] = ()
-    selected_text: str | None = None
-    selection_only: bool = False
-    page_url: str | None = None
-    scope: BookScope | None = None
-    stream: bool = False
-
-
-class TextbookQA:
+class TextbookQA(BookRetrieval):
     """Answers questions from the indexed book; one instance is shared by all requests.
 
     Args:
@@ -121,11 +84,8 @@ class TextbookQA:
         observer: PipelineObserver | None = None,
         link_hosts: Sequence[str] = (),
     ) -> None:
-        self.retriever = retriever
+        super().__init__(retriever=retriever, index=index, top_k=top_k, min_relevance=min_relevance)
         self.llm = llm
-        self.index = index
-        self.top_k = top_k
-        self.min_relevance = min_relevance
         self.fallback_llm = fallback_llm or llm
         self.cache = cache
         self.budget = budget
@@ -134,96 +94,11 @@ class TextbookQA:
         self.history_max_tokens = history_max_tokens
         self.observer: PipelineObserver = observer or NullObserver()
         self.link_hosts = normalise_hosts(link_hosts)
-        self._scopes: dict[str, Mapping[str, Any]] = {}
-
-    @property
-    def client(self) -> QdrantClient:
-        """The Qdrant client (calls through it go under ``index.lock()``)."""
-        return self.index.client
-
-    @property
-    def collection(self) -> str:
-        """The alias readers are served from."""
-        return self.index.alias
 
     @property
     def model_name(self) -> str:
         """Name of the model that writes the answers."""
         return self.llm.metadata.model_name
-
-    def published_collection(self) -> str | None:
-        """The collection the alias points at, read now (None before any publish)."""
-        return self.index.refresh()
-
-    def is_ready(self) -> bool:
-        """True once an index version is published for the collection (read now)."""
-        return self.published_collection() is not None
-
-    def resolve_scope(self, version: str | None, locale: str | None) -> BookScope:
-        """The doc version and locale to answer from: checked, defaults filled in (blocking).
-
-        Before the first ingest any values are accepted (retrieval then reports the missing
-        index; a selection-only answer needs none).
-
-        Raises:
-            UnknownScopeError: The index does not hold that version or locale.
-        """
-        live = self.index.served()
-        if live is None:
-            return BookScope(version=version or "current", locale=locale or "en")
-        described = self._scopes.get(live)
-        if described is None:
-            metadata = self.index.call(collection_metadata, self.client, live)
-            described = metadata.get(SCOPES_KEY) or {}
-            self._scopes = {live: described}  # index versions are immutable once published
-        return resolve_scope(described, version, locale)
-
-    async def served_collection(self) -> str | None:
-        """The served collection from the index's cache, read in a thread when it is stale."""
-        if self.index.fresh():
-            return self.index.served()
-        return await asyncio.to_thread(self.index.served)
-
-    def _postprocessors(
-        self, selected_text: str | None, page_url: str | None
-    ) -> list[BaseNodePostprocessor]:
-        steps: list[BaseNodePostprocessor] = [
-            SimilarityPostprocessor(similarity_cutoff=self.min_relevance)
-        ]
-        if selected_text:
-            steps.append(SelectedTextPostprocessor(selected_text=selected_text, page_url=page_url))
-        steps.append(TopKPostprocessor(top_k=self.top_k))
-        return steps
-
-    async def retrieve(
-        self,
-        question: str,
-        *,
-        selected_text: str | None = None,
-        selection_only: bool = False,
-        page_url: str | None = None,
-        scope: BookScope | None = None,
-    ) -> list[NodeWithScore]:
-        """The passages an answer is built from, best first (the selection pinned first).
-
-        ``scope`` (the reader's doc version and locale) limits the search to its chunks.
-        """
-        if selected_text and selection_only:
-            pin = SelectedTextPostprocessor(selected_text=selected_text, page_url=page_url)
-            return [pin.selection_node()]
-        if await self.served_collection() is None:
-            raise IndexNotReadyError(f"no index published for collection {self.collection!r}")
-        embed_strs = [question]
-        if selected_text:
-            embed_strs = [f"{question}\n{selected_text[:_QUERY_SELECTION_CHARS]}"]
-        bundle = QueryBundle(query_str=question, custom_embedding_strs=embed_strs)
-        retriever = self.retriever
-        if scope is not None and (query_filter := scope.query_filter()) is not None:
-            retriever = retriever.scoped(query_filter)
-        nodes = await retriever.aretrieve(bundle)
-        for step in self._postprocessors(selected_text, page_url):
-            nodes = await step.apostprocess_nodes(nodes, query_bundle=bundle)
-        return nodes
 
     async def _cache_key(
         self,
@@ -252,23 +127,9 @@ class TextbookQA:
         if close is not None:
             await close()
 
-    def _cached(self, key: str | None) -> AnswerResult | None:
-        """The cached answer for ``key``, marked as such and costing nothing this time."""
-        if self.cache is None or key is None:
-            return None
-        hit = self.cache.get(key)
-        self.observer.cache_lookup(hit=hit is not None)
-        if hit is not None:
-            hit.cached = True
-            hit.retrieval_ms = hit.generation_ms = 0.0
-            hit.usage.update(prompt_tokens=0, completion_tokens=0, cost_usd=0.0, estimated=False)
-        return hit
-
     def _answering_llm(self) -> tuple[LLM, bool]:
         """The model for the next answer, and whether it is the fallback because of the budget."""
-        if self.budget is not None and self.llm is not self.fallback_llm and self.budget.exceeded():
-            return self.fallback_llm, True
-        return self.llm, False
+        return answering_llm(self.llm, self.fallback_llm, self.budget)
 
     async def standalone_question(self, question: str, history: Sequence[Turn]) -> str:
         """The question as retrieval should see it: follow-ups rewritten with their context.
@@ -284,40 +145,6 @@ class TextbookQA:
             return condense(question, history)
         return await condense_with_llm(llm, question, history)
 
-    def _bounded(self, history: Sequence[Turn]) -> list[Turn]:
-        """The most recent turns that fit the history limits (turns and tokens)."""
-        kept: list[Turn] = []
-        budget = self.history_max_tokens
-        for turn in reversed(history[-self.history_max_turns :] if self.history_max_turns else []):
-            budget -= count_tokens(turn.question) + count_tokens(turn.answer)
-            if budget < 0:
-                break
-            kept.insert(0, turn)
-        return kept
-
-    def _complete(
-        self, result: AnswerResult, key: str | None, *, started: float, retrieved: float
-    ) -> None:
-        """Stamp the timings, cache the answer unless it is degraded, and report it."""
-        result.retrieval_ms = (retrieved - started) * 1000
-        result.generation_ms = (time.perf_counter() - retrieved) * 1000
-        if key is not None and self.cache is not None and not result.degraded:
-            self.cache.put(key, result)
-        self.observer.answer_served(
-            outcome=_outcome(result),
-            retrieval_s=result.retrieval_ms / 1000,
-            generation_s=result.generation_ms / 1000,
-            total_s=time.perf_counter() - started,
-        )
-
-    def _served_from_cache(self, started: float) -> None:
-        self.observer.answer_served(
-            outcome="cached",
-            retrieval_s=None,
-            generation_s=None,
-            total_s=time.perf_counter() - started,
-        )
-
     async def events(self, request: AnswerRequest) -> AsyncIterator[StreamEvent]:
         """Answer ``request``: the sources, the answer's deltas (when streamed), the result.
 
@@ -328,13 +155,17 @@ class TextbookQA:
         A cached answer is replayed as one delta.
         """
         started = time.perf_counter()
-        history = self._bounded(request.history)
+        history = recent_turns(
+            request.history,
+            max_turns=self.history_max_turns,
+            max_tokens=self.history_max_tokens,
+        )
         standalone = await self.standalone_question(request.question, history)
         key = await self._cache_key(
             standalone, request.selected_text, request.selection_only, request.scope
         )
-        if (hit := self._cached(key)) is not None:
-            self._served_from_cache(started)
+        if (hit := cached_answer(self.cache, key, self.observer)) is not None:
+            served_from_cache(self.observer, started=started)
             yield StreamEvent(sources=hit.sources)
             yield StreamEvent(delta=hit.answer)
             yield StreamEvent(result=hit)
@@ -357,58 +188,21 @@ class TextbookQA:
             prompt = build_prompt(standalone, passages_of(nodes), history=history)
             llm, over_budget = self._answering_llm()
             guard = AnswerGuard.for_prompt(prompt, hosts=self.link_hosts)
-            extra: dict[str, Any] = {}
-            parts: list[str] = []
-            async for delta in self._generate(
-                llm, prompt, guard, request.stream, extra, parts, started
-            ):
+            generation = Generation(llm, prompt, guard, observer=self.observer, started=started)
+            async for delta in generation.deltas(stream=request.stream):
                 yield StreamEvent(delta=delta)
-            extra.setdefault("model", llm.metadata.model_name)
-            result = self._finish(
-                prompt, guard, "".join(parts), nodes, sources, extra, over_budget=over_budget
+            result = generation.result(
+                nodes, sources, over_budget=over_budget, prices=self.prices, budget=self.budget
             )
-        self._complete(result, key, started=started, retrieved=retrieved)
+        complete(
+            result,
+            key,
+            cache=self.cache,
+            observer=self.observer,
+            started=started,
+            retrieved=retrieved,
+        )
         yield StreamEvent(result=result)
-
-    async def _generate(
-        self,
-        llm: LLM,
-        prompt: Prompt,
-        guard: AnswerGuard,
-        stream: bool,
-        extra: dict[str, Any],
-        parts: list[str],
-        started: float,
-    ) -> AsyncIterator[str]:
-        """Call the model; collect its text in ``parts`` and its extras in ``extra``.
-
-        When ``stream``, yield the text's checked deltas. The extractive answerer reads the
-        prompt's passages directly (one worker thread, no prompt to parse).
-        """
-        if isinstance(llm, ExtractiveLLM):
-            text = await asyncio.to_thread(llm.answer_passages, prompt.question, prompt.passages)
-            pieces = _PIECE_RE.findall(text) if stream else [text]
-            chunks: AsyncIterator[tuple[str, Mapping[str, Any]]] = _replay(pieces)
-        elif stream:
-            chunks = _deltas(await llm.astream_chat(prompt.messages))
-        else:
-            response = await llm.achat(prompt.messages)
-            chunks = _replay([response.message.content or ""], response.additional_kwargs)
-        shield = guard.stream() if stream else None
-        async for delta, kwargs in chunks:
-            extra.update(kwargs)
-            if not delta:
-                continue
-            if not parts and stream:
-                self.observer.llm_first_token(
-                    model=str(extra.get("model", llm.metadata.model_name)),
-                    seconds=time.perf_counter() - started,
-                )
-            parts.append(delta)
-            if shield is not None and (safe := shield.feed(delta)):
-                yield safe
-        if shield is not None and (tail := shield.finish()):
-            yield tail
 
     async def answer(
         self,
@@ -452,131 +246,6 @@ class TextbookQA:
             stream=True,
         )
         return self.events(request)
-
-    def _finish(
-        self,
-        prompt: Prompt,
-        guard: AnswerGuard,
-        text: str,
-        nodes: list[NodeWithScore],
-        sources: list[SourceRef],
-        extra: Mapping[str, Any],
-        *,
-        over_budget: bool = False,
-    ) -> AnswerResult:
-        """The checked answer, with the model, degraded flag, tokens and cost of the call.
-
-        Tokens come from the API; when a model answered without reporting usage (some streams),
-        they are counted locally and flagged ``estimated``. The extractive answerer costs nothing.
-        """
-        model = str(extra.get("model", self.model_name))
-        result = finish_answer(text, nodes, model, guard=guard, sources=sources)
-        result.degraded = over_budget or bool(extra.get("degraded", False))
-        if model == EXTRACTIVE_MODEL:
-            return result
-        prompt_tokens = int(extra.get("prompt_tokens", 0) or 0)
-        completion = int(extra.get("completion_tokens", 0) or 0)
-        if not prompt_tokens:
-            prompt_tokens = estimate_prompt_tokens(prompt.messages)
-            completion = count_tokens(text)
-            result.usage["estimated"] = True
-        cost = cost_usd(model, prompt_tokens, completion, self.prices)
-        result.usage.update(
-            prompt_tokens=prompt_tokens, completion_tokens=completion, cost_usd=cost
-        )
-        self.observer.llm_usage(
-            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion, cost_usd=cost
-        )
-        if self.budget is not None:
-            self.budget.add(cost)
-        return result
-
-
-async def collect(events: AsyncIterator[StreamEvent]) -> AnswerResult:
-    """The final result of an event stream (the JSON answer)."""
-    result: AnswerResult | None = None
-    async for event in events:
-        if event.result is not None:
-            result = event.result
-    if result is None:  # pragma: no cover - every stream ends with its result
-        raise RuntimeError("the answer stream ended without a result")
-    return result
-
-
-async def _replay(
-    texts: Sequence[str], kwargs: Mapping[str, Any] | None = None
-) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
-    for text in texts:
-        yield text, kwargs or {}
-
-
-async def _deltas(gen: AsyncIterator[Any]) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
-    async for chunk in gen:
-        yield chunk.delta or "", chunk.additional_kwargs
-
-
-def _reading_store(client: QdrantClient, collection: str) -> QdrantVectorStore:
-    """The store the retriever parses results with (its queries go through ``client``).
-
-    Building a store asks the server whether the collection exists. A Qdrant server that is down
-    at start-up must not stop the service (``/readyz`` reports it until it is back), so the store
-    is then built over an empty in-memory client, as if the collection did not exist yet.
-    """
-    try:
-        return build_vector_store(client, collection)
-    except ResponseHandlingException as exc:
-        logger.warning("Qdrant unreachable at start-up: %s", type(exc).__name__)
-        return build_vector_store(QdrantClient(location=":memory:"), collection)
-
-
-def _outcome(result: AnswerResult) -> AnswerOutcome:
-    if result.cached:
-        return "cached"
-    if result.degraded:
-        return "degraded"
-    return "answered" if result.sources else "refused"
-
-
-def build_qa(
-    settings: Settings,
-    *,
-    client: QdrantClient,
-    embed_model: LocalEmbedding,
-    observer: PipelineObserver | None = None,
-) -> TextbookQA:
-    """Assemble the pipeline over an open Qdrant client and a loaded embedding model.
-
-    ``observer`` (the service's metrics) hears of model attempts, cache look-ups and answers.
-    """
-    index = BookIndex(client, settings.collection, local=not settings.qdrant_url)
-    vectors = VectorCache(embed_model)  # query vectors from retrieval, reused by the answerer
-    retriever = QdrantRetriever(
-        index=index,
-        vector_store=_reading_store(client, settings.collection),
-        embed_model=embed_model,
-        top_k=settings.candidate_k,
-        mode=settings.retrieval_mode,
-        max_per_page=settings.max_chunks_per_page or None,
-        vectors=vectors,
-    )
-    extractive = build_extractive_llm(settings, embed_model=embed_model, vectors=vectors)
-    return TextbookQA(
-        retriever=retriever,
-        llm=build_llm(settings, last_resort=extractive, observer=observer),
-        index=index,
-        top_k=settings.top_k,
-        min_relevance=settings.min_relevance,
-        fallback_llm=extractive,
-        cache=AnswerCache(max_entries=settings.cache_max_entries, ttl_s=settings.cache_ttl_s)
-        if settings.cache_max_entries
-        else None,
-        budget=DailyBudget(settings.daily_budget_usd) if settings.daily_budget_usd else None,
-        prices=settings.llm_prices,
-        history_max_turns=settings.history_max_turns,
-        history_max_tokens=settings.history_max_tokens,
-        observer=observer,
-        link_hosts=settings.book_hosts,
-    )
 
 
 __all__ = [

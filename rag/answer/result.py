@@ -1,7 +1,11 @@
-"""What an answer is made of: sources, the result, stream events, and the citation check."""
+"""What an answer is made of: sources, the result, stream events, and the citation check.
+
+``collect`` keeps the final result of a stream of events (the JSON answer).
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -60,6 +64,17 @@ class StreamEvent:
     sources: list[SourceRef] | None = None
     delta: str | None = None
     result: AnswerResult | None = None
+
+
+async def collect(events: AsyncIterator[StreamEvent]) -> AnswerResult:
+    """The final result of an event stream (the JSON answer)."""
+    result: AnswerResult | None = None
+    async for event in events:
+        if event.result is not None:
+            result = event.result
+    if result is None:  # pragma: no cover - every stream ends with its result
+        raise RuntimeError("the answer stream ended without a result")
+    return result
 
 
 def source_ref(index: int, item: NodeWithScore) -> SourceRef:
