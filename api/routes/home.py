@@ -29,10 +29,14 @@ async def read_home() -> Response:
     return HTMLResponse(_page(), headers={"Cache-Control": "no-cache"})
 
 
+@cache
+def _style() -> bytes:
+    return resources.files("api").joinpath("static").joinpath("home.css").read_bytes()
+
+
 @router.get("/home.css", include_in_schema=False)
 async def read_home_style() -> Response:
     """The home page's stylesheet."""
-    body = resources.files("api").joinpath("static").joinpath("home.css").read_bytes()
     return Response(
-        body, media_type="text/css; charset=utf-8", headers={"Cache-Control": "no-cache"}
+        _style(), media_type="text/css; charset=utf-8", headers={"Cache-Control": "no-cache"}
     )

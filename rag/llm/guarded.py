@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import openai
@@ -32,7 +33,7 @@ from rag.llm.errors import (
 )
 from rag.llm.retry import CallPlan, retry_arguments
 from rag.llm.usage import cost_usd
-from rag.observer import NullObserver, PipelineObserver
+from rag.observer import LLMOutcome, NullObserver, PipelineObserver
 
 # the attempt log keeps the logger name that README and log queries know
 logger = logging.getLogger("rag.fallback")
@@ -149,50 +150,28 @@ class GuardedLLM:
 
         No queue (it needs an event loop); an attempt is bounded by the client's own timeout.
         """
-        probe = self._admit()
-        settled = False
-        try:
-            try:
-                for attempt in Retrying(**retry_arguments(plan, probe=probe)):
-                    with attempt:
-                        result = self._attempt_sync(lambda: self.llm.chat(messages, **kwargs), plan)
-                self._settle(ok=True)
-                settled = True
-                return result
-            except FALLBACK_ON:
-                self._settle(ok=False)
-                settled = True
-                raise
-        finally:
-            self._done(settled)
+        with self._breaker_turn() as probe:
+            for attempt in Retrying(**retry_arguments(plan, probe=probe)):
+                with attempt:
+                    result = self._attempt_sync(lambda: self.llm.chat(messages, **kwargs), plan)
+            return result
 
     async def guarded(self, call: Callable[[], Awaitable[T]], plan: CallPlan) -> T:
         """``call`` through the breaker, a queue slot and the retries."""
-        probe = self._admit()
-        settled = False
-        try:
+        with self._breaker_turn() as probe:
             try:
                 wait = min(plan.policy.queue_wait_s, max(0.0, plan.deadline - time.monotonic()))
                 await asyncio.wait_for(self.gate.acquire(), timeout=wait)
             except TimeoutError as exc:
-                logger.info("llm attempt", extra={"model": self.name, "outcome": "queue_full"})
-                self.observer.llm_attempt(model=self.name, outcome="queue_full", duration_s=wait)
+                self._skipped("queue_full", wait)
                 raise ModelSkippedError(f"{self.name}: no free slot in {wait:.1f} s") from exc
             try:
                 async for attempt in AsyncRetrying(**retry_arguments(plan, probe=probe)):
                     with attempt:
                         result = await self._attempt(call, plan)
-                self._settle(ok=True)
-                settled = True
                 return result
-            except FALLBACK_ON:
-                self._settle(ok=False)
-                settled = True
-                raise
             finally:
                 self.gate.release()
-        finally:
-            self._done(settled)
 
     async def aclose(self) -> None:
         """Close the ``openai`` clients this model owns (none for an ``LLM`` passed in).
@@ -207,25 +186,36 @@ class GuardedLLM:
 
     # --- breaker, retries and the attempt log -----------------------------------------------
 
-    def _admit(self) -> bool:
-        """Ask the breaker; True if this call is the half-open probe (one request, no retry)."""
+    @contextmanager
+    def _breaker_turn(self) -> Iterator[bool]:
+        """One call as the breaker sees it; yields True for the half-open probe (no retry).
+
+        A listed failure counts against the model, a success for it; anything else (a skip, a
+        cancelled call) is not the model's fault and leaves the breaker as it was.
+        """
         probe = self.breaker.state is BreakerState.HALF_OPEN
         if not self.breaker.allow():
-            logger.info("llm attempt", extra={"model": self.name, "outcome": "breaker_open"})
-            self.observer.llm_attempt(model=self.name, outcome="breaker_open", duration_s=0.0)
+            self._skipped("breaker_open", 0.0)
             raise ModelSkippedError(f"{self.name}: circuit open")
-        return probe
+        ok: bool | None = None
+        try:
+            yield probe
+            ok = True
+        except FALLBACK_ON:
+            ok = False
+            raise
+        finally:
+            if ok is None:
+                self.breaker.abandon()
+            elif ok:
+                self.breaker.record_success()
+            else:
+                self.breaker.record_failure()
+            self.observer.llm_breaker(model=self.name, state=self.breaker.state.value)
 
-    def _settle(self, *, ok: bool) -> None:
-        if ok:
-            self.breaker.record_success()
-        else:
-            self.breaker.record_failure()
-
-    def _done(self, settled: bool) -> None:
-        if not settled:  # cancelled or skipped: not the model's fault
-            self.breaker.abandon()
-        self.observer.llm_breaker(model=self.name, state=self.breaker.state.value)
+    def _skipped(self, outcome: LLMOutcome, waited_s: float) -> None:
+        logger.info("llm attempt", extra={"model": self.name, "outcome": outcome})
+        self.observer.llm_attempt(model=self.name, outcome=outcome, duration_s=waited_s)
 
     def _remaining(self, plan: CallPlan) -> float:
         remaining = plan.deadline - time.monotonic()

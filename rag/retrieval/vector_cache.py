@@ -13,6 +13,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -61,11 +62,11 @@ class VectorCache:
 
     def query(self, text: str) -> list[float]:
         """The query vector of ``text`` (blocking when it is not cached)."""
-        return [float(value) for value in self._query(text)]
+        return cast(list[float], self._query(text).tolist())
 
     def texts(self, texts: Sequence[str]) -> list[list[float]]:
         """The text vectors of ``texts``, embedding only the ones not cached, in one batch."""
-        return [[float(value) for value in vector] for vector in self._texts(texts)]
+        return [cast(list[float], vector.tolist()) for vector in self._texts(texts)]
 
     def cosines(self, question: str, texts: Sequence[str]) -> list[float]:
         """The dot product (the cosine: vectors are normalised) of each text with the question."""

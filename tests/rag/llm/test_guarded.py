@@ -22,7 +22,7 @@ from rag.llm.retry import CallPlan, RetryPolicy
 from rag.observer import NullObserver
 from rag.settings import Settings
 from tests.utils.prompts import PASSAGES, QUESTION
-from tests.utils.simulator import Simulator
+from tests.utils.simulator import Simulator, simulator_llm_settings
 
 pytestmark = pytest.mark.anyio
 PRIMARY, BACKUP = "primary", "backup"
@@ -50,17 +50,10 @@ def _fresh_simulator(sim: Simulator) -> None:
 
 
 def build(sim: Simulator, observer: Attempts, **overrides: Any) -> FallbackLLM:
-    values: dict[str, Any] = {
-        "llm_base_url": sim.v1_url,
-        "llm_api_key": "test",
-        "llm_model": PRIMARY,
-        "llm_fallback_models": [BACKUP],
-        "llm_backoff_base_s": 0.01,
-        "llm_backoff_max_s": 0.05,
-        "llm_timeout_s": 2.0,
-        **overrides,
-    }
-    llm = build_llm(Settings(_env_file=None, **values), observer=observer)
+    """``primary`` then ``backup`` on the simulator, with the default attempts and budget."""
+    defaults = {"llm_timeout_s": 2.0, "llm_max_attempts": 3, "llm_total_budget_s": 30.0}
+    settings = simulator_llm_settings(Settings(_env_file=None), sim, **(defaults | overrides))
+    llm = build_llm(settings, observer=observer)
     assert isinstance(llm, FallbackLLM)
     return llm
 
